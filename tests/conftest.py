@@ -1,0 +1,92 @@
+"""Shared fixtures: small CIFAR-10 copies in the official layout, and an isolated array cache."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cifar10_course import data
+
+IMAGES_PER_CLASS_PER_BATCH = 2
+# Read once at start-up: the autouse fixture below removes the variable inside each test.
+FULL_COPY = os.environ.get(data.PATH_VARIABLE)
+
+
+def write_official_layout(root: Path, seed: int = 0) -> Path:
+    """Write ``root/cifar-10-batches-py`` the way the official archive holds it; return it.
+
+    Each batch holds ``IMAGES_PER_CLASS_PER_BATCH`` random images of every class, with bytes
+    keys like the original. Protocol 4, as Keras's restricted unpickler needs for files written
+    by Python 3 (protocol 2 spells bytes through ``_codecs.encode``, which it refuses).
+    """
+    rng = np.random.default_rng(seed)
+    folder = root / data.BATCH_FOLDER
+    folder.mkdir(parents=True)
+    for number, name in enumerate((*data.TRAIN_BATCHES, data.TEST_BATCH)):
+        labels = [int(c) for c in rng.permutation(np.repeat(np.arange(10), IMAGES_PER_CLASS_PER_BATCH))]
+        batch = {
+            b"batch_label": f"batch {number}".encode(),
+            b"labels": labels,
+            b"data": rng.integers(0, 256, size=(len(labels), 3072), dtype=np.uint8),
+            b"filenames": [f"img_{number}_{i}.png".encode() for i in range(len(labels))],
+        }
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=4))
+    meta = {b"label_names": [c.encode() for c in data.CLASS_NAMES]}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=4))
+    return folder
+
+
+def write_archive(folder: Path, archive: Path) -> Path:
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder, arcname=data.BATCH_FOLDER)
+    return archive
+
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE_PARENT = REPO / "source" / "cifar10"
+
+
+def subprocess_env(**changes: str | None) -> dict:
+    """The environment for a child Python that imports the helpers; a value of None unsets."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_PARENT), env.get("PYTHONPATH")]))
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own empty array cache, and no CIFAR10_PATH unless it sets one."""
+    cache = tmp_path_factory.mktemp("array-cache")
+    monkeypatch.setenv(data.CACHE_VARIABLE, str(cache))
+    monkeypatch.delenv(data.PATH_VARIABLE, raising=False)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def fixture_folder(tmp_path_factory) -> Path:
+    """A small ``cifar-10-batches-py`` folder (do not modify it; copy it first)."""
+    return write_official_layout(tmp_path_factory.mktemp("official-folder"))
+
+
+@pytest.fixture(scope="session")
+def fixture_archive(tmp_path_factory, fixture_folder) -> Path:
+    """A small ``cifar-10-python.tar.gz`` with the same content as ``fixture_folder``."""
+    return write_archive(fixture_folder, tmp_path_factory.mktemp("official-archive") / data.ARCHIVE_NAME)
+
+
+@pytest.fixture(scope="session")
+def full_copy() -> Path:
+    """The full offline copy named by CIFAR10_PATH when the session started; skip without one."""
+    if not FULL_COPY:
+        pytest.skip("CIFAR10_PATH is not set: no full copy of CIFAR-10 to test on")
+    return Path(FULL_COPY)
