@@ -1,9 +1,37 @@
 """nbgrader settings for the CIFAR-10 course; run nbgrader commands from this folder.
 
-The reasons behind each setting are in the README's instructor section; the facts they rest on
-(read from the nbgrader 0.9 sources) are in ../shared/docs/nbgrader-notes.md.
+Each setting answers a fact in ../shared/docs/nbgrader-notes.md (read from the nbgrader 0.9
+sources); the README's instructor section explains the workflow.
 """
+
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import GetGrades
+
+from grading.feedback import HideHiddenTests
 
 c = get_config()  # noqa: F821  (nbgrader provides get_config)
 
 c.CourseDirectory.course_id = "cifar10-keras"
+
+# Grading never trains (the training cells load the student's saved weights), so the slowest cell
+# is predicting 10,000 test images with the CNN: about 10 s on 2 CPU cores. 120 s leaves room for a
+# slow machine and still stops an endless loop. nbgrader's default, 30 s, is too close.
+c.Execute.timeout = 120
+
+# A grade cell that writes anything to stderr scores 0, even when it passed. TensorFlow, absl and
+# Keras's warnings write there, so every stderr output is dropped before grading: a test's verdict
+# is its exception, or none.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"[\s\S]"
+
+# A student who deletes a test cell gets it back (and is graded on it), instead of losing it silently.
+c.OverwriteCells.add_missing_cells = True
+
+# Trained weights are the student's work: the instructor's copies, if any lie in source/, must not
+# overwrite them at autograde. (Release generation copies a clean source tree; see grading.course.)
+c.Autograde.exclude_overwriting = {
+    "cifar10": [f"trained_models/{part}.weights.h5" for part in ("part2_mlp", "part3_cnn", "part4_binary")],
+}
+
+# Feedback shows each hidden test's name, points and message, but not its code.
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]

@@ -9,12 +9,25 @@ from .environment import set_log_levels
 
 set_log_levels()  # Before anything can import TensorFlow.
 
-from .checks import check_array, check_layer_types, check_parameter_count  # noqa: E402
-from .data import CLASS_NAMES, load_cifar10_arrays, load_course_split, stratified_subset  # noqa: E402
+from .checks import (  # noqa: E402
+    check_array,
+    check_layer_types,
+    check_parameter_count,
+    check_test_accuracy,
+    check_training_function,
+)
+from .data import (  # noqa: E402
+    CLASS_NAMES,
+    load_cifar10_arrays,
+    load_course_data,
+    load_course_split,
+    stratified_subset,
+)
 from .environment import print_environment_report, quiet_tensorflow  # noqa: E402
 from .modes import budget, current_mode  # noqa: E402
 from .plots import plot_confusion_matrix, plot_learning_curves, show_image_grid  # noqa: E402
 from .reproducibility import seed_everything  # noqa: E402
+from .training import is_grading, train_or_load  # noqa: E402
 
 __all__ = [
     "CLASS_NAMES",
@@ -22,8 +35,12 @@ __all__ = [
     "check_array",
     "check_layer_types",
     "check_parameter_count",
+    "check_test_accuracy",
+    "check_training_function",
     "current_mode",
+    "is_grading",
     "load_cifar10_arrays",
+    "load_course_data",
     "load_course_split",
     "plot_confusion_matrix",
     "plot_learning_curves",
@@ -32,4 +49,5 @@ __all__ = [
     "seed_everything",
     "show_image_grid",
     "stratified_subset",
+    "train_or_load",
 ]

@@ -116,3 +116,110 @@ def check_layer_types(model, expected) -> None:
         f"The model's layers should be\n  {expected}\nbut are\n  {found}\n"
         f"First difference at position {position} (counting from 0): {detail}."
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Training and accuracy (Parts 2-4): the settings come from cifar10_course.modes
+
+
+def check_test_accuracy(trained, x_test, y_test) -> float:
+    """Check that a :class:`~cifar10_course.training.TrainedModel` beats its part's threshold.
+
+    Prints the accuracy beside the threshold and returns it. A model that could not be built or
+    loaded fails with the reason recorded by ``train_or_load``.
+    """
+    from .modes import budget, current_mode
+    from .training import accuracy
+
+    if trained.problem:
+        raise AssertionError(trained.problem)
+    threshold = budget(trained.part).min_test_accuracy
+    found = accuracy(trained.model, x_test, y_test)
+    mode = current_mode().name
+    print(f"Test accuracy: {found:.4f} on {len(x_test):,} test images "
+          f"(needed: above {threshold:.2f} in {mode} mode)")
+    if not found > threshold:
+        raise AssertionError(
+            f"Test accuracy {found:.4f} is not above the threshold {threshold:.2f} for "
+            f"{trained.part} in {mode} mode. Check the architecture and the training settings, "
+            "then run the training cell again."
+        )
+    return found
+
+
+def _name_of(setting) -> str:
+    """A compile setting as a comparable name: 'SGD', CategoricalCrossentropy() -> 'categoricalcrossentropy'."""
+    if isinstance(setting, dict):
+        setting = setting.get("class_name") or setting.get("config", {}).get("name", "")
+    elif not isinstance(setting, str):
+        setting = type(setting).__name__
+    return str(setting).replace("_", "").lower()
+
+
+_ACCURACY_NAMES = {"accuracy", "acc", "categoricalaccuracy", "binaryaccuracy"}
+
+
+def check_training_function(train, build, part: str, x, y, loss: str, optimizer: str = "SGD",
+                            learning_rate: float = 0.01) -> None:
+    """Call ``train(build(), x, y)`` and check how it compiled the model and what it fitted on.
+
+    Checks: one call of ``fit``, on exactly the ``x`` and ``y`` given (not on global variables),
+    with the part's batch size and epochs; compiled with ``loss``, ``optimizer`` at
+    ``learning_rate``, and the accuracy metric.
+    """
+    import inspect
+
+    from .environment import quiet_tensorflow
+    from .modes import budget
+
+    keras = quiet_tensorflow()
+    wanted = budget(part)
+    name = getattr(train, "__name__", "the training function")
+    model = build()
+    calls = []
+    real_fit = model.fit
+
+    def recording_fit(*args, **kwargs):
+        calls.append(inspect.signature(keras.Model.fit).bind(model, *args, **kwargs).arguments)
+        return real_fit(*args, **kwargs)
+
+    model.fit = recording_fit
+    train(model, x, y)
+
+    problems = []
+    if len(calls) != 1:
+        raise AssertionError(f"{name} should call model.fit once, but called it {len(calls)} times.")
+    fitted = calls[0]
+    for argument, given in (("x", x), ("y", y)):
+        used = fitted.get(argument)
+        used_shape = getattr(used, "shape", type(used).__name__)
+        if used is not given and not (hasattr(used, "shape") and used.shape == given.shape
+                                      and np.array_equal(used, given)):
+            problems.append(
+                f"model.fit got {argument}={used_shape}, not the {given.shape} array passed to "
+                f"{name}: train on the function's arguments, not on global variables.")
+    batch_size = fitted.get("batch_size") or 32  # Keras's default batch size is 32.
+    if batch_size != wanted.batch_size:
+        problems.append(f"batch_size should be {wanted.batch_size} but is {batch_size}.")
+    epochs = fitted.get("epochs", 1)
+    if epochs != wanted.epochs:
+        problems.append(f"epochs should be {wanted.epochs} (course.budget({part!r}).epochs) but is {epochs}.")
+
+    config = model.get_compile_config() or {}
+    if not config:
+        problems.append(f"{name} should compile the model before fitting it.")
+    else:
+        if _name_of(config.get("optimizer")) != optimizer.lower():
+            problems.append(f"The optimizer should be {optimizer} but is {_name_of(config.get('optimizer'))}.")
+        else:
+            rate = model.optimizer.learning_rate  # A Variable or tensor; .numpy() avoids NumPy 2.4's warning.
+            rate = float(rate.numpy() if hasattr(rate, "numpy") else rate)
+            if not np.isclose(rate, learning_rate, rtol=1e-4):
+                problems.append(f"The learning rate should be {learning_rate} but is {rate:g}.")
+        if _name_of(config.get("loss")) != loss.replace("_", ""):
+            problems.append(f"The loss should be {loss} but is {config.get('loss')!r}.")
+        metrics = config.get("metrics") or []
+        if not any(_name_of(metric) in _ACCURACY_NAMES for metric in metrics):
+            problems.append(f"The metrics should include 'accuracy', but are {metrics!r}.")
+    if problems:
+        raise AssertionError(f"{name}:\n  " + "\n  ".join(problems))

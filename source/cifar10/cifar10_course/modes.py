@@ -49,17 +49,19 @@ MODES: dict[str, Mode] = {
             "part4_binary": PartBudget(epochs=20, batch_size=32, min_test_accuracy=0.85),
         },
     ),
-    # Fast mode: 300 training and 100 test images per class. Thresholds sit well above chance
-    # (0.10 for ten classes; 0.60 for always answering "animal" in Part 4) and below the lowest
-    # accuracy seen in repeated runs (benchmarks/fast_mode_accuracy.py).
+    # Fast mode: 300 training and 100 test images per class, two epochs. Batches of 8, not 32:
+    # SGD at 0.01 needs updates more than images, and 188 updates of 32 left the CNNs at chance
+    # (0.175 for ten classes, 0.600 = always "animal" for Part 4), 750 updates of 8 reach about
+    # 0.20 and 0.78 in the same time. Thresholds sit above chance (0.10; 0.60 in Part 4) and
+    # below the lowest accuracy of repeated runs (benchmarks/fast_mode_accuracy.py).
     "fast": Mode(
         name="fast",
         train_per_class=300,
         test_per_class=100,
         parts={
-            "part2_mlp": PartBudget(epochs=2, batch_size=32, min_test_accuracy=0.20),
-            "part3_cnn": PartBudget(epochs=2, batch_size=32, min_test_accuracy=0.15),
-            "part4_binary": PartBudget(epochs=2, batch_size=32, min_test_accuracy=0.62),
+            "part2_mlp": PartBudget(epochs=2, batch_size=8, min_test_accuracy=0.20),
+            "part3_cnn": PartBudget(epochs=2, batch_size=8, min_test_accuracy=0.15),
+            "part4_binary": PartBudget(epochs=2, batch_size=8, min_test_accuracy=0.65),
         },
     ),
 }

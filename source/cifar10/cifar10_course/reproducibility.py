@@ -7,15 +7,24 @@ start from the same state. On a GPU some operations still add up numbers in vary
 
 from __future__ import annotations
 
+import os
+
 from cifar10_course.environment import quiet_tensorflow
 
+SEED_VARIABLE = "COURSE_SEED"
 
-def seed_everything(seed: int = 0, deterministic_ops: bool = False) -> int:
+
+def seed_everything(seed: int | None = None, deterministic_ops: bool = False) -> int:
     """Seed Python's ``random``, NumPy and Keras/TensorFlow with ``seed``, and return it.
+
+    Without ``seed``: ``$COURSE_SEED`` if set, else 0. (benchmarks/fast_mode_accuracy.py runs the
+    notebooks under several seeds this way.)
 
     With ``deterministic_ops`` TensorFlow also runs only deterministic kernels; that cannot be
     undone for the rest of the Python session.
     """
+    if seed is None:
+        seed = int(os.environ.get(SEED_VARIABLE, "0"))
     keras = quiet_tensorflow()
     # Seeds random, np.random and tf.random, and resets Keras's global SeedGenerator.
     keras.utils.set_random_seed(seed)

@@ -1,0 +1,241 @@
+"""One nbgrader course folder and the steps an instructor runs in it.
+
+Every step works on a course folder built by :func:`new_course` from a clean copy of
+``source/``: trained weights or checkpoints that an instructor's own runs left in ``source/``
+never reach a release or overwrite a student's files. The main job (``python -m grading demo``)
+and the end-to-end tests use these same functions.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parents[1]
+ASSIGNMENT = "cifar10"
+COURSE_ID = "cifar10-keras"
+NOTEBOOKS = ("part1_data", "part2_mlp", "part3_cnn", "part4_binary")
+# What an instructor's runs leave beside the notebooks; never part of an assignment.
+RUN_LEFTOVERS = ("trained_models", "__pycache__", ".ipynb_checkpoints", "*.pyc", "*.weights.h5", "*.keras")
+
+
+class GradingError(RuntimeError):
+    """An nbgrader command failed; the message holds its log."""
+
+
+def copy_clean(source: Path, destination: Path) -> Path:
+    """Copy an assignment folder without run leftovers (weights, caches, checkpoints)."""
+    shutil.copytree(source, destination, ignore=shutil.ignore_patterns(*RUN_LEFTOVERS))
+    return destination
+
+
+def new_course(root: Path) -> Path:
+    """Make ``root`` an nbgrader course: this repository's config and a clean copy of the source."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
+    copy_clean(REPO / "source" / ASSIGNMENT, root / "source" / ASSIGNMENT)
+    return root
+
+
+def nbgrader(course: Path, *args: str, env: dict | None = None) -> str:
+    """Run ``nbgrader ARGS`` in ``course``; return its log, raise :class:`GradingError` on failure."""
+    result = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args], cwd=course, env=env or grading_env({}),
+        capture_output=True, text=True,
+    )
+    log = result.stdout + result.stderr
+    if result.returncode != 0:
+        raise GradingError(f"nbgrader {' '.join(args)} failed ({result.returncode}):\n{log[-6000:]}")
+    return log
+
+
+def grading_env(changes: dict) -> dict:
+    """This process's environment with ``changes``: what nbgrader and its kernels see.
+
+    This interpreter's scripts folder leads PATH: nbgrader runs the ``alembic`` command it
+    installed, which an unactivated virtual environment would not otherwise offer.
+    """
+    env = os.environ.copy()
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.update(changes)
+    return env
+
+
+def generate_release(course: Path) -> Path:
+    """``nbgrader generate_assignment``: fills the gradebook and writes ``release/cifar10``."""
+    nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
+    return course / "release" / ASSIGNMENT
+
+
+def execute_notebooks(folder: Path, env: dict, timeout: int = 7200, names=NOTEBOOKS) -> dict[str, float]:
+    """Run every notebook of the assignment in ``folder`` as a student would, in place.
+
+    ``env`` is added to the kernels' environment. Outputs are kept (as in a submission) and the
+    training cells save weights beside them. Prints one line per notebook as it finishes;
+    returns the seconds each took.
+    """
+    from nbclient import NotebookClient
+
+    kernel_env = grading_env(env)
+    kernel_env.pop("NBGRADER_EXECUTION", None)  # A student's own run: train, do not load.
+    seconds = {}
+    for name in names:
+        path = folder / f"{name}.ipynb"
+        notebook = nbformat.read(path, as_version=4)
+        start = time.perf_counter()
+        NotebookClient(notebook, timeout=timeout, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": str(folder)}}).execute(env=kernel_env)
+        nbformat.write(notebook, path)
+        seconds[name] = time.perf_counter() - start
+        errors = [output.ename for cell in notebook.cells for output in cell.get("outputs", [])
+                  if output.output_type == "error"]
+        print(f"  ran {name}.ipynb in {seconds[name]:.0f} s"
+              + (f" ({len(errors)} cells raised: {', '.join(errors)})" if errors else ""), flush=True)
+    return seconds
+
+
+def submit(course: Path, student: str, files: Path) -> Path:
+    """Place a copy of ``files`` (an assignment folder) as ``student``'s submission."""
+    destination = course / "submitted" / student / ASSIGNMENT
+    if destination.exists():
+        shutil.rmtree(destination)
+    shutil.copytree(files, destination)
+    return destination
+
+
+def autograde(course: Path, students: list[str], env: dict) -> str:
+    """``nbgrader autograde`` of each student in turn; ``env`` is added to the kernels' environment."""
+    # nbgrader takes one --student per call (a glob, not a list).
+    return "".join(nbgrader(course, "autograde", ASSIGNMENT, "--force", f"--student={student}",
+                            env=grading_env(env)) for student in students)
+
+
+def generate_feedback(course: Path) -> Path:
+    nbgrader(course, "generate_feedback", ASSIGNMENT, "--force")
+    return course / "feedback"
+
+
+def export_grades(course: Path) -> Path:
+    """``nbgrader export``: one CSV row per student and assignment."""
+    destination = course / "grades.csv"
+    nbgrader(course, "export", f"--to={destination}")
+    return destination
+
+
+@dataclass
+class NotebookScore:
+    score: float
+    max_score: float
+    grades: dict[str, float | None] = field(default_factory=dict)  # grade_id -> score (None: to grade by hand)
+
+
+def scores(course: Path) -> dict[str, dict[str, NotebookScore]]:
+    """Scores in the gradebook: student -> notebook -> :class:`NotebookScore`."""
+    from nbgrader.api import Gradebook
+
+    result: dict[str, dict[str, NotebookScore]] = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gradebook:
+        for submission in gradebook.assignment_submissions(ASSIGNMENT):
+            notebooks = result.setdefault(submission.student.id, {})
+            for notebook in submission.notebooks:
+                notebooks[notebook.name] = NotebookScore(
+                    notebook.score, notebook.max_score,
+                    {grade.name: (None if grade.needs_manual_grade else grade.score) for grade in notebook.grades},
+                )
+    return result
+
+
+def set_manual_grade(course: Path, student: str, notebook: str, grade_id: str, points: float) -> None:
+    """Record an instructor's mark for a hand-graded cell, as the formgrader would."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gradebook:
+        grade = gradebook.find_grade(grade_id, notebook, ASSIGNMENT, student)
+        grade.manual_score = points
+        grade.needs_manual_grade = False
+        gradebook.db.commit()
+
+
+def score_table(all_scores: dict[str, dict[str, NotebookScore]]) -> str:
+    """A plain-text table: one row per student, one column per notebook, then the total."""
+    header = f"{'student':<16}" + "".join(f"{name:>14}" for name in NOTEBOOKS) + f"{'total':>14}"
+    rows = [header, "-" * len(header)]
+    for student in sorted(all_scores):
+        notebooks = all_scores[student]
+        cells = []
+        for name in NOTEBOOKS:
+            entry = notebooks.get(name)
+            cells.append(f"{entry.score:g}/{entry.max_score:g}" if entry else "-")
+        total = sum(entry.score for entry in notebooks.values())
+        maximum = sum(entry.max_score for entry in notebooks.values())
+        rows.append(f"{student:<16}" + "".join(f"{cell:>14}" for cell in cells) + f"{f'{total:g}/{maximum:g}':>14}")
+    return "\n".join(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Demo students: what the main job and the end-to-end tests grade
+
+DEMO_STUDENTS = ("demo_solution", "demo_blank", "demo_tampered")
+# demo_tampered forgot to scale its images in Part 1 and edited the visible test that catches it
+# into `pass`. Restored from the gradebook, that test fails again, with the hidden one after it.
+TAMPERED_NOTEBOOK = "part1_data"
+TAMPERED_FAILS = ("load_cifar10_values", "load_cifar10_matches_data")
+MANUAL_GRADES = {("part4_binary", "binary_vs_ten_classes"): 4}  # The instructor's marks for demo_solution.
+
+
+def _edit_cell(notebook: Path, grade_id: str, edit) -> None:
+    content = nbformat.read(notebook, as_version=4)
+    (cell,) = [c for c in content.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
+    cell.source = edit(cell.source)
+    nbformat.write(content, notebook)
+
+
+def tamper(submission: Path) -> None:
+    """Turn a copy of the solution into demo_tampered (see :data:`TAMPERED_FAILS`)."""
+    notebook = submission / f"{TAMPERED_NOTEBOOK}.ipynb"
+    _edit_cell(notebook, "load_cifar10", lambda source: source.replace('.astype("float32") / 255', '.astype("float32")'))
+    _edit_cell(notebook, "load_cifar10_values", lambda source: source.split('"""\n', 2)[0] + '"""\n'
+               + source.split('"""\n', 2)[1] + '"""\npass  # edited by the student')
+
+
+def make_demo_submissions(course: Path, env: dict) -> dict[str, float]:
+    """Run the solution notebooks as demo_solution; add demo_blank and demo_tampered.
+
+    ``env`` is the environment of the notebooks' kernels (``COURSE_MODE``, ``CIFAR10_PATH``).
+    Returns the seconds each solution notebook took to run with training.
+    """
+    work = copy_clean(course / "source" / ASSIGNMENT, course / "work" / "demo_solution")
+    print("Running the solution notebooks as demo_solution (they train and save weights):", flush=True)
+    seconds = execute_notebooks(work, env)
+    submit(course, "demo_solution", work)
+    submit(course, "demo_blank", course / "release" / ASSIGNMENT)
+    tamper(submit(course, "demo_tampered", work))
+    return seconds
+
+
+def grade_demo_round(course: Path, env: dict) -> dict:
+    """The whole round in ``course``: release, demo submissions, autograde, manual marks, feedback, CSV."""
+    timings = {}
+    start = time.perf_counter()
+    generate_release(course)
+    timings["generate_release"] = time.perf_counter() - start
+    timings["run_solution_notebooks"] = sum(make_demo_submissions(course, env).values())
+    for student in DEMO_STUDENTS:
+        start = time.perf_counter()
+        print(f"Autograding {student} ...", flush=True)
+        autograde(course, [student], env)
+        timings[f"autograde_{student}"] = time.perf_counter() - start
+    for (notebook, grade_id), points in MANUAL_GRADES.items():
+        set_manual_grade(course, "demo_solution", notebook, grade_id, points)
+    start = time.perf_counter()
+    generate_feedback(course)
+    export_grades(course)
+    timings["feedback_and_export"] = time.perf_counter() - start
+    return timings

@@ -1,0 +1,53 @@
+"""Helpers for the CIFAR-10 notebooks: data, run modes, plots, checks, seeds and environment.
+
+This folder is the one copy of the helpers. nbgrader copies it into every student release beside
+the notebooks and restores this copy over the student's at autograde, so grading always runs the
+instructor's helpers.
+"""
+
+from .environment import set_log_levels
+
+set_log_levels()  # Before anything can import TensorFlow.
+
+from .checks import (  # noqa: E402
+    check_array,
+    check_layer_types,
+    check_parameter_count,
+    check_test_accuracy,
+    check_training_function,
+)
+from .data import (  # noqa: E402
+    CLASS_NAMES,
+    load_cifar10_arrays,
+    load_course_data,
+    load_course_split,
+    stratified_subset,
+)
+from .environment import print_environment_report, quiet_tensorflow  # noqa: E402
+from .modes import budget, current_mode  # noqa: E402
+from .plots import plot_confusion_matrix, plot_learning_curves, show_image_grid  # noqa: E402
+from .reproducibility import seed_everything  # noqa: E402
+from .training import is_grading, train_or_load  # noqa: E402
+
+__all__ = [
+    "CLASS_NAMES",
+    "budget",
+    "check_array",
+    "check_layer_types",
+    "check_parameter_count",
+    "check_test_accuracy",
+    "check_training_function",
+    "current_mode",
+    "is_grading",
+    "load_cifar10_arrays",
+    "load_course_data",
+    "load_course_split",
+    "plot_confusion_matrix",
+    "plot_learning_curves",
+    "print_environment_report",
+    "quiet_tensorflow",
+    "seed_everything",
+    "show_image_grid",
+    "stratified_subset",
+    "train_or_load",
+]

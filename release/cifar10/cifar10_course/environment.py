@@ -1,0 +1,96 @@
+"""Keep TensorFlow quiet, and report what the notebook runs on.
+
+nbgrader scores a test cell that writes anything to stderr as failed. TensorFlow writes log lines
+to stderr from C++ when it is imported and again when it first touches a device, some of them even
+with ``TF_CPP_MIN_LOG_LEVEL=3`` ("Could not find cuda drivers", written before absl's logging is
+set up). So :func:`quiet_tensorflow` sets the log levels before TensorFlow is imported, then
+imports it and initialises its devices with file descriptor 2 pointed at ``/dev/null``: later
+cells then have nothing left to log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import platform
+import sys
+
+# Read by TensorFlow's C++ runtime when it loads: 3 hides INFO, WARNING and ERROR lines.
+LOG_SETTINGS = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR"}
+
+NO_GPU_WARNING = (
+    "WARNING: no GPU found, training will be slow. Full-length training of the convolutional "
+    "networks takes minutes per epoch on a CPU; COURSE_MODE=fast trains on small subsets."
+)
+
+
+def set_log_levels() -> None:
+    """Set TensorFlow's log levels, unless the user chose their own; cheap, imports nothing."""
+    for name, value in LOG_SETTINGS.items():
+        os.environ.setdefault(name, value)
+
+
+@contextlib.contextmanager
+def _stderr_discarded():
+    """Send whatever is written to file descriptor 2, C++ included, to /dev/null."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def quiet_tensorflow():
+    """Import TensorFlow and Keras without a line on stderr, and return the ``keras`` module.
+
+    Call it before the first ``import keras`` of a notebook. Calling it again is harmless.
+    """
+    set_log_levels()
+    with _stderr_discarded():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # Device discovery logs once; let it happen here.
+        import keras
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    with contextlib.suppress(ImportError):
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    return keras
+
+
+def environment_report() -> dict:
+    """Versions and devices: what a bug report or a slow run needs to know."""
+    keras = quiet_tensorflow()
+    import numpy
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "keras_backend": keras.backend.backend(),
+        "numpy": numpy.__version__,
+        "gpus": [gpu.name for gpu in gpus],
+        "course_mode": os.environ.get("COURSE_MODE", "full (default)"),
+    }
+
+
+def print_environment_report() -> dict:
+    """Print :func:`environment_report` as a short table; warn (on stdout) when there is no GPU."""
+    report = environment_report()
+    for name, value in report.items():
+        shown = ", ".join(value) if isinstance(value, list) else value
+        print(f"{name:>14}: {shown if shown else 'none'}")
+    if not report["gpus"]:
+        # stdout, not warnings.warn: stderr would fail an nbgrader cell, and this is no error.
+        print(NO_GPU_WARNING)
+    return report

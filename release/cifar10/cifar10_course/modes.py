@@ -1,0 +1,91 @@
+"""Run modes: how much data and training each part gets, and the accuracy it must reach.
+
+``COURSE_MODE=full`` (the default) gives the training budgets of the original assignment and
+measures accuracy on all 10,000 test images. ``COURSE_MODE=fast`` trains on small stratified
+subsets for one or two epochs, for CI, tests and quick checks. Notebooks, tests and the grader all
+read :data:`MODES`, so a number changes in one place only. An unknown mode is an error.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+MODE_VARIABLE = "COURSE_MODE"
+DEFAULT_MODE = "full"
+
+
+@dataclass(frozen=True)
+class PartBudget:
+    """Training settings of one part and the test accuracy its solution must exceed."""
+
+    epochs: int
+    batch_size: int
+    min_test_accuracy: float | None  # None: the part is not graded on accuracy
+
+
+@dataclass(frozen=True)
+class Mode:
+    """A run mode: the data every part uses (``None``: all of it) and each part's budget."""
+
+    name: str
+    train_per_class: int | None
+    test_per_class: int | None
+    parts: dict[str, PartBudget]
+
+
+# Full-mode budgets follow the original assignment (20 epochs, batch 32; Part 5: batch 128).
+# Its reference results: MLP about 0.48 test accuracy, CNN "high 60s" (0.77 after 30 epochs),
+# binary 0.94. The thresholds below leave a margin under those; the Parts 1-4 issue records the
+# runs that back them.
+MODES: dict[str, Mode] = {
+    "full": Mode(
+        name="full",
+        train_per_class=None,
+        test_per_class=None,
+        parts={
+            "part2_mlp": PartBudget(epochs=20, batch_size=32, min_test_accuracy=0.40),
+            "part3_cnn": PartBudget(epochs=20, batch_size=32, min_test_accuracy=0.60),
+            "part4_binary": PartBudget(epochs=20, batch_size=32, min_test_accuracy=0.85),
+        },
+    ),
+    # Fast mode: 300 training and 100 test images per class, two epochs. Batches of 8, not 32:
+    # SGD at 0.01 needs updates more than images, and 188 updates of 32 left the CNNs at chance
+    # (0.175 for ten classes, 0.600 = always "animal" for Part 4), 750 updates of 8 reach about
+    # 0.20 and 0.78 in the same time. Thresholds sit above chance (0.10; 0.60 in Part 4) and
+    # below the lowest accuracy of repeated runs (benchmarks/fast_mode_accuracy.py).
+    "fast": Mode(
+        name="fast",
+        train_per_class=300,
+        test_per_class=100,
+        parts={
+            "part2_mlp": PartBudget(epochs=2, batch_size=8, min_test_accuracy=0.20),
+            "part3_cnn": PartBudget(epochs=2, batch_size=8, min_test_accuracy=0.15),
+            "part4_binary": PartBudget(epochs=2, batch_size=8, min_test_accuracy=0.65),
+        },
+    ),
+}
+
+
+def current_mode(name: str | None = None) -> Mode:
+    """The mode named, else ``$COURSE_MODE``, else ``full``; an unknown name raises ValueError."""
+    if name is None:
+        name = os.environ.get(MODE_VARIABLE, "").strip() or DEFAULT_MODE
+    try:
+        return MODES[name.lower()]
+    except KeyError:
+        raise ValueError(
+            f"Unknown {MODE_VARIABLE} {name!r}. Use one of: {', '.join(sorted(MODES))} "
+            f"(unset means {DEFAULT_MODE!r})."
+        ) from None
+
+
+def budget(part: str, mode: str | None = None) -> PartBudget:
+    """The budget of ``part`` (for example ``"part2_mlp"``) in the current or named mode."""
+    chosen = current_mode(mode)
+    try:
+        return chosen.parts[part]
+    except KeyError:
+        raise KeyError(
+            f"No budget for part {part!r}; known parts: {', '.join(sorted(chosen.parts))}."
+        ) from None

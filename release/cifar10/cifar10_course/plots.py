@@ -1,0 +1,182 @@
+"""Figures students would rather look at than read: sample images, learning curves, confusions.
+
+Every function returns its matplotlib ``Figure`` and leaves showing it to the notebook (the inline
+backend shows a new figure at the end of the cell), so a test can inspect the figure instead.
+Labels may come in any of the shapes the notebooks produce: integers ``(N,)``, Keras's ``(N, 1)``,
+or one-hot / predicted-probability arrays ``(N, 10)``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import MaxNLocator
+
+from cifar10_course.data import CLASS_NAMES
+
+
+def class_indices(labels) -> np.ndarray:
+    """Return integer class labels ``(N,)`` from ints ``(N,)``, ``(N, 1)`` or ``(N, C)`` scores.
+
+    A 2-D array with more than one column is one-hot or probabilities: its argmax is the class.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] > 1:
+        return labels.argmax(axis=1)
+    labels = labels.reshape(-1)
+    if not np.issubdtype(labels.dtype, np.integer):
+        if not np.array_equal(labels, np.round(labels)):
+            raise ValueError(
+                "Labels should be whole class numbers, one-hot rows or probability rows, but "
+                f"got a {labels.shape} array of non-integer values such as {labels[0]!r}."
+            )
+    return labels.astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sample images
+
+
+def show_image_grid(images, labels, class_names=CLASS_NAMES, rows=3, cols=6, title=None,
+                    seed=None):
+    """Show up to ``rows * cols`` images in a grid, each titled with its class name.
+
+    ``images`` is ``(N, 32, 32, 3)``, uint8 0-255 or float 0-1. Without ``seed`` the first
+    images are shown, with it a random sample (the same one for the same seed). When there are
+    fewer images than cells, the remaining cells stay blank.
+    """
+    images = np.asarray(images)
+    classes = class_indices(labels)
+    if len(images) != len(classes):
+        raise ValueError(f"There are {len(images)} images but {len(classes)} labels.")
+    if images.dtype.kind == "f" and images.size and images.max() > 1:
+        images = images / 255  # Floats still on the 0-255 scale would otherwise show as white.
+
+    count = min(rows * cols, len(images))
+    if seed is None:
+        chosen = range(count)
+    else:
+        chosen = np.random.default_rng(seed).choice(len(images), size=count, replace=False)
+
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.8 * rows), squeeze=False)
+    for ax, index in itertools.zip_longest(axes.flat, chosen):
+        ax.axis("off")
+        if index is not None:
+            ax.imshow(images[index])
+            ax.set_title(class_names[classes[index]], fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Learning curves
+
+
+def _runs(histories) -> dict:
+    """``{label: history dict}``; label ``None`` for a single run."""
+    if hasattr(histories, "history"):  # A keras.callbacks.History.
+        return {None: dict(histories.history)}
+    if not isinstance(histories, Mapping):
+        raise TypeError(
+            "histories should be a Keras History, a dict like History.history, or a dict of "
+            f"them keyed by run label, but is a {type(histories).__name__}."
+        )
+    values = list(histories.values())
+    if values and all(hasattr(v, "history") or isinstance(v, Mapping) for v in values):
+        return {label: dict(getattr(run, "history", run)) for label, run in histories.items()}
+    return {None: dict(histories)}
+
+
+def plot_learning_curves(histories, metrics=("loss", "accuracy"), title=None):
+    """Plot training (solid) and validation (dashed) curves, one subplot per metric.
+
+    ``histories`` is what ``model.fit`` returned, its ``.history`` dict, or a dict
+    ``{"run label": history, ...}`` to overlay several runs; each run gets its own colour.
+    Raises ``ValueError`` naming the available metrics when a metric is in no history.
+    """
+    runs = _runs(histories)
+    metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+    available = sorted({key.removeprefix("val_") for run in runs.values() for key in run})
+    missing = [m for m in metrics if not any(k in run for run in runs.values()
+                                             for k in (m, f"val_{m}"))]
+    if missing:
+        raise ValueError(
+            f"No history has the metric(s) {', '.join(missing)}. Available: "
+            f"{', '.join(available) or 'none'}. (A metric is recorded only if it was passed to "
+            "model.compile(metrics=[...]).)"
+        )
+
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, metric in zip(axes.flat, metrics):
+        for (label, run), colour in zip(runs.items(), itertools.cycle(colours)):
+            curves = ((metric, "-", "training"), (f"val_{metric}", "--", "validation"))
+            for key, style, kind in curves:
+                if key in run:
+                    values = run[key]
+                    name = kind if label is None else f"{label} ({kind})"
+                    ax.plot(range(1, len(values) + 1), values, linestyle=style, color=colour,
+                            label=name)
+        ax.set(title=metric, xlabel="epoch", ylabel=metric)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # Epochs are whole numbers.
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Confusion matrix
+
+
+def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
+    """Return the ``(num_classes, num_classes)`` int matrix: row = true class, column = predicted.
+
+    Labels take any form :func:`class_indices` accepts.
+    """
+    true, pred = class_indices(y_true), class_indices(y_pred)
+    if len(true) != len(pred):
+        raise ValueError(f"There are {len(true)} true labels but {len(pred)} predictions.")
+    for name, labels in (("y_true", true), ("y_pred", pred)):
+        if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+            raise ValueError(f"{name} has classes outside 0-{num_classes - 1}.")
+    counts = np.bincount(true * num_classes + pred, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)
+
+
+def plot_confusion_matrix(y_true, y_pred, class_names=CLASS_NAMES, normalize=True, title=None):
+    """Plot the confusion matrix with every cell annotated, rows = true class.
+
+    With ``normalize`` each row is divided by its total, so the diagonal holds each class's
+    recall (the fraction of its images classified correctly).
+    """
+    counts = confusion_matrix(y_true, y_pred, len(class_names))
+    if normalize:
+        # max(total, 1): a class absent from y_true gets a row of zeros rather than NaN.
+        values = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    else:
+        values = counts
+
+    size = 0.65 * len(class_names) + 1.5
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(values, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    fig.colorbar(image, ax=ax, label="fraction of the true class" if normalize else "images")
+    ticks = range(len(class_names))
+    ax.set(xticks=ticks, yticks=ticks, xticklabels=class_names, yticklabels=class_names,
+           xlabel="predicted class", ylabel="true class")
+    ax.set_title(title or ("Confusion matrix (rows sum to 1)" if normalize else "Confusion matrix"))
+    plt.setp(ax.get_xticklabels(), rotation=45, ha="right", rotation_mode="anchor")
+
+    threshold = values.max() / 2 if values.size else 0  # White text on dark cells.
+    for row, col in np.ndindex(values.shape):
+        value = values[row, col]
+        ax.text(col, row, f"{value:.2f}" if normalize else f"{value:d}", ha="center",
+                va="center", fontsize=8, color="white" if value > threshold else "black")
+    fig.tight_layout()
+    return fig

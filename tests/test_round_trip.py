@@ -1,0 +1,211 @@
+"""End to end with real nbgrader: validate, release, autograde demo students, gradebook, CSV, feedback.
+
+One course folder is graded once per test session (fast mode, real Keras on real subset data);
+each test asks one question of the result.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from conftest import FULL_COPY
+from grading import course as c
+from grading.feedback import BEGIN, END
+
+pytestmark = pytest.mark.slow
+SOURCE = c.REPO / "source" / c.ASSIGNMENT
+RELEASE = c.REPO / "release" / c.ASSIGNMENT
+FAST = {"COURSE_MODE": "fast", "CIFAR10_PATH": FULL_COPY or ""}
+
+# Students that submit Part 2 only, each with one fault; the grade cells they must fail.
+PART2_FAULTS = {
+    "demo_weights_missing": ("multilayer_nn_accuracy", "No trained weights"),
+    "demo_weights_corrupt": ("multilayer_nn_accuracy", "cannot be read"),
+    "demo_weights_mismatch": ("multilayer_nn_accuracy", "do not fit the model"),
+    "demo_global_data": ("train_multilayer_nn_settings", "not on global variables"),
+}
+
+
+def grade_ids(notebook: nbformat.NotebookNode, **flags) -> dict[str, nbformat.NotebookNode]:
+    cells = {}
+    for cell in notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if all(meta.get(flag) == value for flag, value in flags.items()) and "grade_id" in meta:
+            cells[meta["grade_id"]] = cell
+    return cells
+
+
+def read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def marked_lines(notebook: str, begin: str, end: str) -> set[str]:
+    """The distinctive lines (over 12 characters) between ``begin`` and ``end`` markers in a source notebook."""
+    text = "\n".join(cell.source for cell in read(SOURCE / f"{notebook}.ipynb").cells)
+    found = re.findall(rf"{re.escape(begin)}[^\n]*\n(.*?)\n[ \t]*{re.escape(end)}", text, re.S)
+    return {line.strip() for region in found for line in region.splitlines() if len(line.strip()) > 12}
+
+
+def part2_faulty_submissions(course: Path) -> None:
+    """Submit Part 2 of the solution with each fault of :data:`PART2_FAULTS`."""
+    solution = course / "work" / "demo_solution"
+    weights = Path("trained_models") / "part2_mlp.weights.h5"
+    for student in PART2_FAULTS:
+        folder = course / "work" / student
+        (folder / "trained_models").mkdir(parents=True)
+        shutil.copy(solution / "part2_mlp.ipynb", folder)
+        shutil.copytree(solution / "cifar10_course", folder / "cifar10_course")
+        if student == "demo_weights_corrupt":
+            (folder / weights).write_bytes(b"\x89HDF\r\n" + b"\0" * 4096)
+        elif student == "demo_weights_mismatch":
+            shutil.copy(solution / "trained_models" / "part3_cnn.weights.h5", folder / weights)
+        elif student == "demo_global_data":
+            shutil.copy(solution / weights, folder / weights)
+            c._edit_cell(folder / "part2_mlp.ipynb", "train_multilayer_nn",
+                         lambda source: source.replace("model.fit(xtrain, ytrain,", "model.fit(globals()['xtrain'], ytrain_1hot,"))
+        c.submit(course, student, folder)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """A course in which every demo student has been autograded, with feedback and a CSV."""
+    if not FULL_COPY:
+        pytest.skip("CIFAR10_PATH is not set: the notebooks need CIFAR-10")
+    course = c.new_course(tmp_path_factory.mktemp("course"))
+    c.grade_demo_round(course, FAST)
+    part2_faulty_submissions(course)
+    c.autograde(course, list(PART2_FAULTS), FAST)
+    return course, c.scores(course)
+
+
+def test_source_notebooks_are_stored_without_outputs():
+    for name in c.NOTEBOOKS:
+        for cell in read(SOURCE / f"{name}.ipynb").cells:
+            assert not cell.get("outputs") and not cell.get("execution_count"), f"{name} has outputs"
+
+
+def test_every_grade_cell_states_what_it_checks():
+    """Grade cells open with a docstring, and their points add up to the total in the README."""
+    total = 0
+    for name in c.NOTEBOOKS:
+        for grade_id, cell in grade_ids(read(SOURCE / f"{name}.ipynb"), grade=True).items():
+            total += cell.metadata["nbgrader"]["points"]
+            if cell.cell_type == "code":
+                assert cell.source.startswith('"""'), f"{name}:{grade_id} has no docstring"
+    assert f"**{total} points**" in (c.REPO / "README.md").read_text()
+
+
+def test_nbgrader_validate_passes_the_solution(graded):
+    course, _ = graded
+    notebooks = [str(course / "work" / "demo_solution" / f"{name}.ipynb") for name in c.NOTEBOOKS]
+    log = c.nbgrader(course, "validate", *notebooks, env=c.grading_env(FAST))
+    assert log.count("Success! Your notebook passes all the tests.") == len(c.NOTEBOOKS), log[-3000:]
+
+
+def test_nbgrader_validate_invert_finds_no_passing_test_in_the_release(graded):
+    course, _ = graded
+    notebooks = [str(RELEASE / f"{name}.ipynb") for name in c.NOTEBOOKS]
+    log = c.nbgrader(course, "validate", "--invert", *notebooks, env=c.grading_env(FAST))
+    assert log.count("Success! The notebook does not pass any tests.") == len(c.NOTEBOOKS), log[-3000:]
+
+
+def test_committed_release_equals_a_fresh_regeneration(graded):
+    """Is release/ exactly what generate_assignment makes of source/ now? (python -m grading release)"""
+    course, _ = graded
+    fresh = course / "release" / c.ASSIGNMENT
+    committed = sorted(p.relative_to(RELEASE) for p in RELEASE.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    generated = sorted(p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file())
+    assert committed == generated
+    stale = [str(p) for p in generated if (RELEASE / p).read_bytes() != (fresh / p).read_bytes()]
+    assert not stale, f"release/ is stale in {stale}: run `python -m grading release`"
+
+
+def test_release_holds_no_solution_hidden_test_model_or_data():
+    for name in c.NOTEBOOKS:
+        released_code = "\n".join(cell.source for cell in read(RELEASE / f"{name}.ipynb").cells)
+        secret_lines = marked_lines(name, "### BEGIN SOLUTION", "### END SOLUTION") | marked_lines(name, BEGIN, END)
+        assert secret_lines, f"no solution or hidden-test lines found in {name}"
+        leaked = [line for line in secret_lines if line in released_code]
+        assert not leaked, f"{name} release leaks: {leaked[:3]}"
+        assert "BEGIN SOLUTION" not in released_code and "BEGIN HIDDEN" not in released_code
+    files = [p for p in RELEASE.rglob("*") if p.is_file()]
+    assert not [p for p in files if p.suffix in {".h5", ".keras", ".npy", ".npz", ".gz"} or "trained_models" in p.parts]
+    assert max(p.stat().st_size for p in files) < 200_000, "the release should hold no data"
+
+
+def max_points(notebook: str) -> dict[str, float]:
+    return {gid: cell.metadata["nbgrader"]["points"]
+            for gid, cell in grade_ids(read(SOURCE / f"{notebook}.ipynb"), grade=True).items()}
+
+
+def test_demo_solution_earns_every_point(graded):
+    _, scores = graded
+    solution = scores["demo_solution"]
+    for name in c.NOTEBOOKS:
+        assert solution[name].grades == max_points(name), f"{name}: {solution[name].grades}"
+    assert sum(n.score for n in solution.values()) == sum(n.max_score for n in solution.values()) == 53
+
+
+def test_demo_blank_earns_nothing(graded):
+    _, scores = graded
+    blank = scores["demo_blank"]
+    assert set(blank) == set(c.NOTEBOOKS)
+    assert all(score == 0 for notebook in blank.values() for score in notebook.grades.values()), blank
+
+
+def test_demo_tampered_is_graded_by_the_original_tests(graded):
+    course, scores = graded
+    tampered, solution = scores["demo_tampered"], scores["demo_solution"]
+    for name in c.NOTEBOOKS:
+        for grade_id, points in solution[name].grades.items():
+            expected = 0 if (name == c.TAMPERED_NOTEBOOK and grade_id in c.TAMPERED_FAILS) else points
+            if grade_id in {g for (_, g) in c.MANUAL_GRADES}:
+                continue  # demo_tampered's written answer still waits for the instructor.
+            assert tampered[name].grades[grade_id] == expected, (name, grade_id)
+    graded_cell = grade_ids(read(course / "autograded" / "demo_tampered" / c.ASSIGNMENT / f"{c.TAMPERED_NOTEBOOK}.ipynb"))
+    original = grade_ids(read(SOURCE / f"{c.TAMPERED_NOTEBOOK}.ipynb"))
+    assert graded_cell["load_cifar10_values"].source == original["load_cifar10_values"].source
+
+
+@pytest.mark.parametrize("student", sorted(PART2_FAULTS))
+def test_a_fault_fails_its_test_and_no_other(graded, student):
+    """Missing, corrupt or mismatching weights fail the accuracy test only; global data fails the settings test."""
+    course, scores = graded
+    failing, message = PART2_FAULTS[student]
+    grades, solution = scores[student]["part2_mlp"].grades, scores["demo_solution"]["part2_mlp"].grades
+    assert grades == {**solution, failing: 0}
+    notebook = read(course / "autograded" / student / c.ASSIGNMENT / "part2_mlp.ipynb")
+    errors = [o.evalue for o in grade_ids(notebook)[failing].outputs if o.output_type == "error"]
+    assert errors and message in errors[0], errors
+
+
+def test_grade_export_has_a_row_per_student(graded):
+    course, scores = graded
+    with open(course / "grades.csv") as handle:
+        rows = {row["student_id"]: row for row in csv.DictReader(handle)}
+    for student in c.DEMO_STUDENTS:
+        assert float(rows[student]["raw_score"]) == sum(n.score for n in scores[student].values())
+    assert float(rows["demo_solution"]["max_score"]) == 53
+
+
+def test_feedback_shows_messages_but_no_hidden_test_code(graded):
+    course, _ = graded
+    hidden = set().union(*(marked_lines(name, BEGIN, END) for name in c.NOTEBOOKS))
+    assert hidden
+    pages = sorted((course / "feedback").rglob("*.html"))
+    assert len(pages) == len(c.DEMO_STUDENTS) * len(c.NOTEBOOKS)
+    for page in pages:
+        visible = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
+        leaked = [line for line in hidden if line in visible]
+        assert not leaked, f"{page} shows hidden test code: {leaked[:2]}"
+    tampered = (course / "feedback" / "demo_tampered" / c.ASSIGNMENT / f"{c.TAMPERED_NOTEBOOK}.html").read_text()
+    visible = html.unescape(re.sub(r"<[^>]+>", "", tampered))
+    assert "Check that load_cifar10 keeps every image and label of the data set, in order" in visible
+    assert "should hold the data set's images divided by 255" in visible  # the hidden test's message

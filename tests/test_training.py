@@ -1,0 +1,173 @@
+"""Train once, grade from weights: train_or_load, accuracy, and the training-function check."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cifar10_course import checks, training
+from cifar10_course.environment import quiet_tensorflow
+
+keras = quiet_tensorflow()
+
+
+def build_small(units=4):
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(units, activation="relu"),
+                             keras.layers.Dense(3, activation="softmax")])
+
+
+def train_small(model, x, y):
+    model.compile(loss="categorical_crossentropy", optimizer=keras.optimizers.SGD(learning_rate=0.01),
+                  metrics=["accuracy"])
+    return model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+
+
+X = np.random.default_rng(0).random((16, 4)).astype("float32")
+Y = np.eye(3, dtype="float32")[np.arange(16) % 3]
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    return tmp_path
+
+
+def test_a_students_run_trains_and_saves(in_tmp):
+    trained = training.train_or_load("partx", build_small, train_small, X, Y)
+    assert trained.problem is None and trained.history is not None
+    assert (in_tmp / "trained_models" / "partx.weights.h5").is_file()
+
+
+@pytest.mark.parametrize("mode", ["autograde", "validate"])
+def test_grading_loads_the_saved_weights_without_training(in_tmp, monkeypatch, mode):
+    saved = training.train_or_load("partx", build_small, train_small, X, Y)
+    monkeypatch.setenv("NBGRADER_EXECUTION", mode)
+
+    def must_not_train(*args):
+        raise AssertionError("training ran while grading")
+
+    loaded = training.train_or_load("partx", build_small, must_not_train, X, Y)
+    assert loaded.problem is None and loaded.history is None
+    for mine, theirs in zip(loaded.model.get_weights(), saved.model.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def grading_problem(monkeypatch, build=build_small):
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    trained = training.train_or_load("partx", build, train_small, X, Y)
+    with pytest.raises(AssertionError) as caught:
+        checks.check_test_accuracy(trained, X, Y)
+    return str(caught.value)
+
+
+def test_missing_weights_fail_the_accuracy_check_with_advice(in_tmp, monkeypatch):
+    assert "No trained weights at trained_models/partx.weights.h5" in grading_problem(monkeypatch)
+
+
+def test_corrupt_weights_are_reported(in_tmp, monkeypatch):
+    (in_tmp / "trained_models").mkdir()
+    (in_tmp / "trained_models" / "partx.weights.h5").write_bytes(b"not a weights file")
+    assert "cannot be read" in grading_problem(monkeypatch)
+
+
+def test_weights_of_another_architecture_are_reported(in_tmp, monkeypatch):
+    training.train_or_load("partx", build_small, train_small, X, Y)
+    assert "do not fit the model" in grading_problem(monkeypatch, build=lambda: build_small(units=5))
+
+
+def test_a_build_function_that_raises_is_reported(in_tmp, monkeypatch):
+    def broken():
+        raise NotImplementedError()
+
+    assert "broken() failed" in grading_problem(monkeypatch, build=broken)
+
+
+def test_accuracy_counts_categorical_and_binary_predictions():
+    class Fixed:
+        def __init__(self, scores):
+            self.scores = np.asarray(scores, dtype="float32")
+
+        def predict(self, x, **kwargs):
+            return self.scores
+
+    ten = Fixed([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.1, 0.1, 0.8], [0.6, 0.3, 0.1]])
+    assert training.accuracy(ten, np.zeros((4, 1)), np.eye(3)[[0, 1, 2, 2]]) == 0.75
+    assert training.accuracy(ten, np.ones((4, 1)), np.array([0, 1, 2, 0])) == 1.0
+    binary = Fixed([[0.9], [0.2], [0.51], [0.49]])
+    assert training.accuracy(binary, np.zeros((4, 1)), np.array([1, 0, 0, 0])) == 0.75
+
+
+def test_predictions_are_reused_only_for_the_same_model_and_images():
+    calls = []
+
+    class Counting:
+        def predict(self, x, **kwargs):
+            calls.append(len(x))
+            return np.tile([[1.0, 0.0]], (len(x), 1))
+
+    model, x = Counting(), np.arange(8.0).reshape(4, 2)
+    training.predict(model, x)
+    training.predict(model, x.copy())
+    assert len(calls) == 1
+    training.predict(model, x + 1)
+    training.predict(Counting(), x)
+    assert len(calls) == 3
+
+
+def test_accuracy_below_the_threshold_names_it(monkeypatch):
+    monkeypatch.setenv("COURSE_MODE", "fast")
+    always_class_0 = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax",
+                                       kernel_initializer="zeros", bias_initializer=keras.initializers.Constant([5.0, 0, 0]))])
+    trained = training.TrainedModel("part2_mlp", model=always_class_0)
+    labels = 1 + np.arange(16) % 2  # classes 1 and 2 only: accuracy 0
+    with pytest.raises(AssertionError, match="Test accuracy 0.0000 is not above the threshold 0.20 for part2_mlp in fast mode"):
+        checks.check_test_accuracy(trained, X, labels)
+
+
+def train_by_the_book(model, x, y):
+    model.compile(loss="categorical_crossentropy", optimizer=keras.optimizers.SGD(learning_rate=0.01),
+                  metrics=["accuracy"])
+    return model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+
+
+GLOBAL_Y = np.eye(3, dtype="float32")[np.arange(40) % 3]
+GLOBAL_X = np.zeros((40, 4), dtype="float32")
+
+
+def train_on_globals(model, x, y):
+    model.compile(loss="categorical_crossentropy", optimizer=keras.optimizers.SGD(learning_rate=0.01),
+                  metrics=["accuracy"])
+    return model.fit(GLOBAL_X, GLOBAL_Y, batch_size=8, epochs=2, verbose=0)
+
+
+def train_keras2_style(model, x, y):
+    model.compile(loss=keras.losses.CategoricalCrossentropy(), optimizer="adam", metrics=["mse"])
+    return model.fit(x, y, epochs=5, verbose=0)
+
+
+def settings_problem(train):
+    with pytest.raises(AssertionError) as caught:
+        checks.check_training_function(train, build_small, "part2_mlp", X, Y, loss="categorical_crossentropy")
+    return str(caught.value)
+
+
+def test_training_function_by_the_book_passes(monkeypatch):
+    monkeypatch.setenv("COURSE_MODE", "fast")  # batches of 8, 2 epochs
+    checks.check_training_function(train_by_the_book, build_small, "part2_mlp", X, Y, loss="categorical_crossentropy")
+
+
+def test_training_on_global_variables_fails(monkeypatch):
+    monkeypatch.setenv("COURSE_MODE", "fast")
+    message = settings_problem(train_on_globals)
+    assert "model.fit got x=(40, 4), not the (16, 4) array" in message and "not on global variables" in message
+
+
+def test_wrong_settings_are_each_named(monkeypatch):
+    monkeypatch.setenv("COURSE_MODE", "fast")
+    message = settings_problem(train_keras2_style)
+    assert "batch_size should be 8 but is 32" in message
+    assert "epochs should be 2" in message and "but is 5" in message
+    assert "optimizer should be SGD but is adam" in message
+    assert "metrics should include 'accuracy'" in message
+    assert "loss should be" not in message  # CategoricalCrossentropy() is the right loss
