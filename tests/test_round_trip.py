@@ -47,10 +47,15 @@ def read(path: Path) -> nbformat.NotebookNode:
 
 
 def marked_lines(notebook: str, begin: str, end: str) -> set[str]:
-    """The distinctive lines (over 12 characters) between ``begin`` and ``end`` markers in a source notebook."""
+    """Lines only found between ``begin`` and ``end`` markers of a source notebook (over 12 characters).
+
+    A line that also stands outside the markers (``model = build_multilayer_nn()``) is no secret.
+    """
     text = "\n".join(cell.source for cell in read(SOURCE / f"{notebook}.ipynb").cells)
-    found = re.findall(rf"{re.escape(begin)}[^\n]*\n(.*?)\n[ \t]*{re.escape(end)}", text, re.S)
-    return {line.strip() for region in found for line in region.splitlines() if len(line.strip()) > 12}
+    region = re.compile(rf"{re.escape(begin)}[^\n]*\n(.*?)\n[ \t]*{re.escape(end)}", re.S)
+    outside = {line.strip() for line in region.sub("", text).splitlines()}
+    return {line.strip() for found in region.findall(text) for line in found.splitlines()
+            if len(line.strip()) > 12 and line.strip() not in outside}
 
 
 def part2_faulty_submissions(course: Path) -> None:

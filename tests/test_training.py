@@ -148,13 +148,13 @@ def train_keras2_style(model, x, y):
 
 def settings_problem(train):
     with pytest.raises(AssertionError) as caught:
-        checks.check_training_function(train, build_small, "part2_mlp", X, Y, loss="categorical_crossentropy")
+        checks.check_training_function(train, build_small(), "part2_mlp", X, Y, loss="categorical_crossentropy")
     return str(caught.value)
 
 
 def test_training_function_by_the_book_passes(monkeypatch):
     monkeypatch.setenv("COURSE_MODE", "fast")  # batches of 8, 2 epochs
-    checks.check_training_function(train_by_the_book, build_small, "part2_mlp", X, Y, loss="categorical_crossentropy")
+    checks.check_training_function(train_by_the_book, build_small(), "part2_mlp", X, Y, loss="categorical_crossentropy")
 
 
 def test_training_on_global_variables_fails(monkeypatch):

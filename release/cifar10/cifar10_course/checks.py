@@ -159,9 +159,9 @@ def _name_of(setting) -> str:
 _ACCURACY_NAMES = {"accuracy", "acc", "categoricalaccuracy", "binaryaccuracy"}
 
 
-def check_training_function(train, build, part: str, x, y, loss: str, optimizer: str = "SGD",
+def check_training_function(train, model, part: str, x, y, loss: str, optimizer: str = "SGD",
                             learning_rate: float = 0.01) -> None:
-    """Call ``train(build(), x, y)`` and check how it compiled the model and what it fitted on.
+    """Call ``train(model, x, y)`` on a fresh, uncompiled model and check how it compiled and fitted it.
 
     Checks: one call of ``fit``, on exactly the ``x`` and ``y`` given (not on global variables),
     with the part's batch size and epochs; compiled with ``loss``, ``optimizer`` at
@@ -175,7 +175,6 @@ def check_training_function(train, build, part: str, x, y, loss: str, optimizer:
     keras = quiet_tensorflow()
     wanted = budget(part)
     name = getattr(train, "__name__", "the training function")
-    model = build()
     calls = []
     real_fit = model.fit
 
@@ -212,7 +211,8 @@ def check_training_function(train, build, part: str, x, y, loss: str, optimizer:
         if _name_of(config.get("optimizer")) != optimizer.lower():
             problems.append(f"The optimizer should be {optimizer} but is {_name_of(config.get('optimizer'))}.")
         else:
-            rate = float(np.asarray(model.optimizer.learning_rate))
+            rate = model.optimizer.learning_rate  # A Variable or tensor; .numpy() avoids NumPy 2.4's warning.
+            rate = float(rate.numpy() if hasattr(rate, "numpy") else rate)
             if not np.isclose(rate, learning_rate, rtol=1e-4):
                 problems.append(f"The learning rate should be {learning_rate} but is {rate:g}.")
         if _name_of(config.get("loss")) != loss.replace("_", ""):

@@ -53,7 +53,7 @@ MODES: dict[str, Mode] = {
     # SGD at 0.01 needs updates more than images, and 188 updates of 32 left the CNNs at chance
     # (0.175 for ten classes, 0.600 = always "animal" for Part 4), 750 updates of 8 reach about
     # 0.20 and 0.78 in the same time. Thresholds sit above chance (0.10; 0.60 in Part 4) and
-    # below the lowest accuracy of repeated runs (benchmarks/fast_mode_accuracy.py).
+    # below the lowest accuracy of repeated runs (benchmarks/accuracy_evidence.py).
     "fast": Mode(
         name="fast",
         train_per_class=300,

@@ -17,7 +17,7 @@ SEED_VARIABLE = "COURSE_SEED"
 def seed_everything(seed: int | None = None, deterministic_ops: bool = False) -> int:
     """Seed Python's ``random``, NumPy and Keras/TensorFlow with ``seed``, and return it.
 
-    Without ``seed``: ``$COURSE_SEED`` if set, else 0. (benchmarks/fast_mode_accuracy.py runs the
+    Without ``seed``: ``$COURSE_SEED`` if set, else 0. (benchmarks/accuracy_evidence.py runs the
     notebooks under several seeds this way.)
 
     With ``deterministic_ops`` TensorFlow also runs only deterministic kernels; that cannot be

@@ -11,6 +11,7 @@ which fails the accuracy test with that message and leaves every other test alon
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from dataclasses import dataclass
@@ -44,6 +45,15 @@ def weights_path(part: str) -> Path:
     return Path(WEIGHTS_FOLDER) / f"{part}.weights.h5"
 
 
+@contextlib.contextmanager
+def _keras_numpy_noise_silenced():
+    """Keras 3.15 converts variables with np.array(), which NumPy 2.4 flags as deprecated on
+    stderr while saving and loading weights: noise for a student, and nothing they could act on."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
 def train_or_load(part: str, build, train, x_train, y_train) -> TrainedModel:
     """Train ``build()`` with ``train(model, x, y)`` and save the weights; when grading, load them."""
     path = weights_path(part)
@@ -51,10 +61,7 @@ def train_or_load(part: str, build, train, x_train, y_train) -> TrainedModel:
         model = build()
         history = train(model, x_train, y_train)
         path.parent.mkdir(exist_ok=True)
-        with warnings.catch_warnings():
-            # Keras 3.15 converts variables with np.array(), which NumPy 2.4 flags as deprecated
-            # on stderr: noise for a student, and nothing they could act on.
-            warnings.simplefilter("ignore", DeprecationWarning)
+        with _keras_numpy_noise_silenced():
             model.save_weights(path)
         print(f"Saved the trained weights to {path}: submit this file with the notebook.")
         return TrainedModel(part, model, history)
@@ -70,7 +77,8 @@ def train_or_load(part: str, build, train, x_train, y_train) -> TrainedModel:
             f"No trained weights at {path}. Run the whole notebook once without nbgrader (the "
             f"training cell saves them there), then submit the {WEIGHTS_FOLDER} folder with it."))
     try:
-        model.load_weights(path)
+        with _keras_numpy_noise_silenced():
+            model.load_weights(path)
     except ValueError as error:
         return TrainedModel(part, model, problem=(
             f"The weights in {path} do not fit the model that {build_name}() builds now, probably "

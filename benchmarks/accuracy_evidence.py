@@ -1,6 +1,7 @@
 """Evidence for the accuracy thresholds: run the solution notebooks of Parts 2-4 under several seeds.
 
-Usage: CIFAR10_PATH=... .venv/bin/python benchmarks/fast_mode_accuracy.py [--mode fast] [--seeds 5]
+Usage: CIFAR10_PATH=... .venv/bin/python benchmarks/accuracy_evidence.py [--mode fast] [--seeds 5]
+                                                      [--parts part2_mlp part3_cnn part4_binary]
 
 Each run executes the instructor notebooks in a clean copy with COURSE_SEED set (initial weights,
 shuffling and dropout change; the data subset stays the same), reads the test accuracy that each
@@ -25,9 +26,9 @@ PARTS = ("part2_mlp", "part3_cnn", "part4_binary")
 PRINTED = re.compile(r"Test accuracy: ([0-9.]+) on")
 
 
-def accuracies(folder: Path) -> dict[str, float]:
+def accuracies(folder: Path, parts) -> dict[str, float]:
     found = {}
-    for part in PARTS:
+    for part in parts:
         for cell in nbformat.read(folder / f"{part}.ipynb", as_version=4).cells:
             for output in cell.get("outputs", []):
                 match = PRINTED.search(output.get("text", ""))
@@ -40,18 +41,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=sorted(MODES), default="fast")
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     args = parser.parse_args()
     runs = []
     for seed in range(args.seeds):
         with tempfile.TemporaryDirectory() as scratch:
             folder = c.copy_clean(c.REPO / "source" / c.ASSIGNMENT, Path(scratch) / "run")
             print(f"seed {seed}:", flush=True)
-            c.execute_notebooks(folder, {"COURSE_MODE": args.mode, "COURSE_SEED": str(seed)}, names=PARTS)
-            runs.append(accuracies(folder))
+            c.execute_notebooks(folder, {"COURSE_MODE": args.mode, "COURSE_SEED": str(seed)}, names=args.parts)
+            runs.append(accuracies(folder, args.parts))
             print("  " + ", ".join(f"{part} {value:.4f}" for part, value in runs[-1].items()), flush=True)
     print(f"\n{args.mode} mode, {len(runs)} seeds")
     print(f"{'part':<14}{'threshold':>10}{'min':>8}{'mean':>8}{'max':>8}  all runs")
-    for part in PARTS:
+    for part in args.parts:
         values = [run[part] for run in runs if part in run]
         threshold = MODES[args.mode].parts[part].min_test_accuracy
         print(f"{part:<14}{threshold:>10.2f}{min(values):>8.4f}{statistics.mean(values):>8.4f}"
