@@ -24,12 +24,14 @@ SOURCE = c.REPO / "source" / c.ASSIGNMENT
 RELEASE = c.REPO / "release" / c.ASSIGNMENT
 FAST = {"COURSE_MODE": "fast", "CIFAR10_PATH": FULL_COPY or ""}
 
-# Students that submit Part 2 only, each with one fault; the grade cells they must fail.
+# Students that submit Part 2 only, each with one fault: the grade cell it must fail (None: none)
+# and the message the student then reads.
 PART2_FAULTS = {
     "demo_weights_missing": ("multilayer_nn_accuracy", "No trained weights"),
     "demo_weights_corrupt": ("multilayer_nn_accuracy", "cannot be read"),
     "demo_weights_mismatch": ("multilayer_nn_accuracy", "do not fit the model"),
     "demo_global_data": ("train_multilayer_nn_settings", "not on global variables"),
+    "demo_stderr_noise": (None, None),  # a correct answer that also writes to stderr
 }
 
 
@@ -75,6 +77,11 @@ def part2_faulty_submissions(course: Path) -> None:
             shutil.copy(solution / weights, folder / weights)
             c._edit_cell(folder / "part2_mlp.ipynb", "train_multilayer_nn",
                          lambda source: source.replace("model.fit(xtrain, ytrain,", "model.fit(globals()['xtrain'], ytrain_1hot,"))
+        elif student == "demo_stderr_noise":
+            shutil.copy(solution / weights, folder / weights)
+            c._edit_cell(folder / "part2_mlp.ipynb", "build_multilayer_nn", lambda source: source.replace(
+                "    return keras.Sequential([", "    import sys, warnings\n    print('debug: building', file=sys.stderr)\n"
+                "    warnings.warn('a student warning')\n    return keras.Sequential(["))
         c.submit(course, student, folder)
 
 
@@ -181,10 +188,14 @@ def test_demo_tampered_is_graded_by_the_original_tests(graded):
 
 @pytest.mark.parametrize("student", sorted(PART2_FAULTS))
 def test_a_fault_fails_its_test_and_no_other(graded, student):
-    """Missing, corrupt or mismatching weights fail the accuracy test only; global data fails the settings test."""
+    """Missing, corrupt or mismatching weights fail the accuracy test only; global data fails the
+    settings test; stderr output costs nothing."""
     course, scores = graded
     failing, message = PART2_FAULTS[student]
     grades, solution = scores[student]["part2_mlp"].grades, scores["demo_solution"]["part2_mlp"].grades
+    if failing is None:
+        assert grades == solution
+        return
     assert grades == {**solution, failing: 0}
     notebook = read(course / "autograded" / student / c.ASSIGNMENT / "part2_mlp.ipynb")
     errors = [o.evalue for o in grade_ids(notebook)[failing].outputs if o.output_type == "error"]

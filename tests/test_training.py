@@ -147,14 +147,25 @@ def train_keras2_style(model, x, y):
 
 
 def settings_problem(train):
+    run = checks.record_training(train, build_small(), X, Y)
     with pytest.raises(AssertionError) as caught:
-        checks.check_training_function(train, build_small(), "part2_mlp", X, Y, loss="categorical_crossentropy")
+        checks.check_training_settings(run, "part2_mlp", loss="categorical_crossentropy")
     return str(caught.value)
 
 
 def test_training_function_by_the_book_passes(monkeypatch):
     monkeypatch.setenv("COURSE_MODE", "fast")  # batches of 8, 2 epochs
-    checks.check_training_function(train_by_the_book, build_small(), "part2_mlp", X, Y, loss="categorical_crossentropy")
+    run = checks.record_training(train_by_the_book, build_small(), X, Y)
+    checks.check_history(run)
+    checks.check_training_settings(run, "part2_mlp", loss="categorical_crossentropy")
+
+
+def test_a_function_that_returns_no_history_is_told_so():
+    def forgets_to_return(model, x, y):
+        train_by_the_book(model, x, y)
+
+    with pytest.raises(AssertionError, match="should return what model.fit returns"):
+        checks.check_history(checks.record_training(forgets_to_return, build_small(), X, Y))
 
 
 def test_training_on_global_variables_fails(monkeypatch):

@@ -7,6 +7,8 @@ is the only import at module level; the model checks use whatever Keras model th
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 
@@ -159,37 +161,70 @@ def _name_of(setting) -> str:
 _ACCURACY_NAMES = {"accuracy", "acc", "categoricalaccuracy", "binaryaccuracy"}
 
 
-def check_training_function(train, model, part: str, x, y, loss: str, optimizer: str = "SGD",
+@dataclass
+class TrainingRun:
+    """What one call of a student's training function did, for :func:`check_training_settings`."""
+
+    name: str
+    model: object
+    x: object
+    y: object
+    history: object
+    fit_calls: list = field(default_factory=list)  # the arguments of each model.fit call
+
+
+def record_training(train, model, x, y) -> TrainingRun:
+    """Call ``train(model, x, y)``, recording the arguments of every ``model.fit`` it makes.
+
+    The visible test checks the returned History; the hidden test checks the recorded settings
+    with :func:`check_training_settings`, so the model is trained once for both.
+    """
+    import inspect
+
+    from .environment import quiet_tensorflow
+
+    keras = quiet_tensorflow()
+    run = TrainingRun(getattr(train, "__name__", "the training function"), model, x, y, None)
+    real_fit = model.fit
+
+    def recording_fit(*args, **kwargs):
+        run.fit_calls.append(inspect.signature(keras.Model.fit).bind(model, *args, **kwargs).arguments)
+        return real_fit(*args, **kwargs)
+
+    model.fit = recording_fit
+    run.history = train(model, x, y)
+    return run
+
+
+def check_history(run: TrainingRun) -> None:
+    """Check that the training function returned the History of its fit, with loss and accuracy."""
+    from .environment import quiet_tensorflow
+
+    keras = quiet_tensorflow()
+    if not isinstance(run.history, keras.callbacks.History):
+        raise AssertionError(f"{run.name} should return what model.fit returns (a History), "
+                             f"not {type(run.history).__name__}.")
+    recorded = set(run.history.history)
+    if not {"loss", "accuracy"} <= recorded:
+        raise AssertionError(f"The History should record loss and accuracy, but records {sorted(recorded)}.")
+
+
+def check_training_settings(run: TrainingRun, part: str, loss: str, optimizer: str = "SGD",
                             learning_rate: float = 0.01) -> None:
-    """Call ``train(model, x, y)`` on a fresh, uncompiled model and check how it compiled and fitted it.
+    """Check how a recorded training run compiled and fitted its model.
 
     Checks: one call of ``fit``, on exactly the ``x`` and ``y`` given (not on global variables),
     with the part's batch size and epochs; compiled with ``loss``, ``optimizer`` at
     ``learning_rate``, and the accuracy metric.
     """
-    import inspect
-
-    from .environment import quiet_tensorflow
     from .modes import budget
 
-    keras = quiet_tensorflow()
-    wanted = budget(part)
-    name = getattr(train, "__name__", "the training function")
-    calls = []
-    real_fit = model.fit
-
-    def recording_fit(*args, **kwargs):
-        calls.append(inspect.signature(keras.Model.fit).bind(model, *args, **kwargs).arguments)
-        return real_fit(*args, **kwargs)
-
-    model.fit = recording_fit
-    train(model, x, y)
-
+    wanted, name, model = budget(part), run.name, run.model
+    if len(run.fit_calls) != 1:
+        raise AssertionError(f"{name} should call model.fit once, but called it {len(run.fit_calls)} times.")
+    fitted = run.fit_calls[0]
     problems = []
-    if len(calls) != 1:
-        raise AssertionError(f"{name} should call model.fit once, but called it {len(calls)} times.")
-    fitted = calls[0]
-    for argument, given in (("x", x), ("y", y)):
+    for argument, given in (("x", run.x), ("y", run.y)):
         used = fitted.get(argument)
         used_shape = getattr(used, "shape", type(used).__name__)
         if used is not given and not (hasattr(used, "shape") and used.shape == given.shape
