@@ -4,10 +4,5 @@
 # Usage: bash tools/demo.sh [--mode fast|full]      (fast by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-bash tools/setup_env.sh
-if [ -z "${CIFAR10_PATH:-}" ] && [ -d ../shared/data ]; then
-  CIFAR10_PATH=$(bash tools/prepare_offline_data.sh)
-  export CIFAR10_PATH
-fi
+source tools/course_env.sh
 exec .venv/bin/python -m grading demo "$@"
