@@ -164,7 +164,10 @@ def set_manual_grade(course: Path, student: str, notebook: str, grade_id: str, p
 
 
 def score_table(all_scores: dict[str, dict[str, NotebookScore]]) -> str:
-    """A plain-text table: one row per student, one column per notebook, then the total."""
+    """A plain-text table: one row per student, one column per notebook, then the total.
+
+    A star marks a score that still waits for the instructor's hand-grading.
+    """
     header = f"{'student':<16}" + "".join(f"{name:>14}" for name in NOTEBOOKS) + f"{'total':>14}"
     rows = [header, "-" * len(header)]
     for student in sorted(all_scores):
@@ -172,10 +175,13 @@ def score_table(all_scores: dict[str, dict[str, NotebookScore]]) -> str:
         cells = []
         for name in NOTEBOOKS:
             entry = notebooks.get(name)
-            cells.append(f"{entry.score:g}/{entry.max_score:g}" if entry else "-")
+            waiting = entry and any(score is None for score in entry.grades.values())
+            cells.append(f"{entry.score:g}/{entry.max_score:g}{'*' if waiting else ''}" if entry else "-")
         total = sum(entry.score for entry in notebooks.values())
         maximum = sum(entry.max_score for entry in notebooks.values())
         rows.append(f"{student:<16}" + "".join(f"{cell:>14}" for cell in cells) + f"{f'{total:g}/{maximum:g}':>14}")
+    if any("*" in row for row in rows[2:]):
+        rows.append("* a written answer still waits for hand-grading (nbgrader formgrader)")
     return "\n".join(rows)
 
 
