@@ -196,7 +196,8 @@ TAMPERED_FAILS = ("load_cifar10_values", "load_cifar10_matches_data")
 MANUAL_GRADES = {("part4_binary", "binary_vs_ten_classes"): 4}  # The instructor's marks for demo_solution.
 
 
-def _edit_cell(notebook: Path, grade_id: str, edit) -> None:
+def edit_cell(notebook: Path, grade_id: str, edit) -> None:
+    """Apply ``edit`` to the source of the cell with ``grade_id`` (how demo faults are made)."""
     content = nbformat.read(notebook, as_version=4)
     (cell,) = [c for c in content.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
     cell.source = edit(cell.source)
@@ -206,8 +207,8 @@ def _edit_cell(notebook: Path, grade_id: str, edit) -> None:
 def tamper(submission: Path) -> None:
     """Turn a copy of the solution into demo_tampered (see :data:`TAMPERED_FAILS`)."""
     notebook = submission / f"{TAMPERED_NOTEBOOK}.ipynb"
-    _edit_cell(notebook, "load_cifar10", lambda source: source.replace('.astype("float32") / 255', '.astype("float32")'))
-    _edit_cell(notebook, "load_cifar10_values", lambda source: source.split('"""\n', 2)[0] + '"""\n'
+    edit_cell(notebook, "load_cifar10", lambda source: source.replace('.astype("float32") / 255', '.astype("float32")'))
+    edit_cell(notebook, "load_cifar10_values", lambda source: source.split('"""\n', 2)[0] + '"""\n'
                + source.split('"""\n', 2)[1] + '"""\npass  # edited by the student')
 
 

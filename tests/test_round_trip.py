@@ -75,11 +75,11 @@ def part2_faulty_submissions(course: Path) -> None:
             shutil.copy(solution / "trained_models" / "part3_cnn.weights.h5", folder / weights)
         elif student == "demo_global_data":
             shutil.copy(solution / weights, folder / weights)
-            c._edit_cell(folder / "part2_mlp.ipynb", "train_multilayer_nn",
+            c.edit_cell(folder / "part2_mlp.ipynb", "train_multilayer_nn",
                          lambda source: source.replace("model.fit(xtrain, ytrain,", "model.fit(globals()['xtrain'], ytrain_1hot,"))
         elif student == "demo_stderr_noise":
             shutil.copy(solution / weights, folder / weights)
-            c._edit_cell(folder / "part2_mlp.ipynb", "build_multilayer_nn", lambda source: source.replace(
+            c.edit_cell(folder / "part2_mlp.ipynb", "build_multilayer_nn", lambda source: source.replace(
                 "    return keras.Sequential([", "    import sys, warnings\n    print('debug: building', file=sys.stderr)\n"
                 "    warnings.warn('a student warning')\n    return keras.Sequential(["))
         c.submit(course, student, folder)
