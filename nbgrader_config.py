@@ -8,15 +8,21 @@ from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import GetGrades
 
 from grading.feedback import HideHiddenTests
+from grading.kernels import IpcKernelManager
 
 c = get_config()  # noqa: F821  (nbgrader provides get_config)
 
 c.CourseDirectory.course_id = "cifar10-keras"
 
 # Grading never trains (the training cells load the student's saved weights), so the slowest cell
-# is predicting 10,000 test images with the CNN: about 10 s on 2 CPU cores. 120 s leaves room for a
+# is predicting 10,000 test images with the CNN: about 6 s on 2 CPU cores. 120 s leaves room for a
 # slow machine and still stops an endless loop. nbgrader's default, 30 s, is too close.
 c.Execute.timeout = 120
+
+# Kernels talk to nbgrader over Unix sockets in Jupyter's runtime folder instead of TCP ports on
+# localhost: no port another user of the machine can connect to, and no "running over TCP without
+# encryption" warning from every kernel in the instructor's output (see grading/kernels.py).
+c.Execute.kernel_manager_class = IpcKernelManager
 
 # A grade cell that writes anything to stderr scores 0, even when it passed. TensorFlow, absl and
 # Keras's warnings write there, so every stderr output is dropped before grading: a test's verdict

@@ -83,6 +83,8 @@ def execute_notebooks(folder: Path, env: dict, timeout: int = 7200, names=NOTEBO
     """
     from nbclient import NotebookClient
 
+    from grading.kernels import IpcKernelManager
+
     kernel_env = grading_env(env)
     kernel_env.pop("NBGRADER_EXECUTION", None)  # A student's own run: train, do not load.
     seconds = {}
@@ -90,7 +92,8 @@ def execute_notebooks(folder: Path, env: dict, timeout: int = 7200, names=NOTEBO
         path = folder / f"{name}.ipynb"
         notebook = nbformat.read(path, as_version=4)
         start = time.perf_counter()
-        NotebookClient(notebook, timeout=timeout, kernel_name="python3", allow_errors=True,
+        NotebookClient(notebook, kernel_manager_class=IpcKernelManager, timeout=timeout,
+                       kernel_name="python3", allow_errors=True,
                        resources={"metadata": {"path": str(folder)}}).execute(env=kernel_env)
         nbformat.write(notebook, path)
         seconds[name] = time.perf_counter() - start

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cifar10_course import checks
 from cifar10_course.checks import check_array, check_layer_types, check_parameter_count
 from cifar10_course.environment import quiet_tensorflow
 
@@ -158,3 +159,23 @@ def test_layer_count_mismatch_names_the_position():
         check_layer_types(dense_model(), ["Flatten", "Dense", "Dense", "Dense"])
     with pytest.raises(AssertionError, match="position 2 .* goes on with \\['Dense'\\]"):
         check_layer_types(dense_model(), ["Flatten", "Dense"])
+
+
+def test_largest_difference_finds_the_one_changed_value_in_any_chunk():
+    expected = np.linspace(0, 1, 23 * 4, dtype=np.float32).reshape(23, 4)
+    assert checks.largest_difference(expected.copy(), expected, rows_at_once=5) == 0.0
+    changed = expected.copy()
+    changed[21, 3] += 0.25  # in the last, short chunk
+    assert checks.largest_difference(changed, expected, rows_at_once=5) == pytest.approx(0.25)
+    as_float64 = expected.astype(np.float64)
+    as_float64[2, 1] = np.nan
+    assert checks.largest_difference(as_float64, expected, rows_at_once=5) == float("inf")
+
+
+def test_largest_difference_does_not_wrap_around_in_uint8():
+    assert checks.largest_difference(np.array([0], np.uint8), np.array([255], np.uint8)) == 255.0
+
+
+def test_largest_difference_refuses_different_shapes():
+    with pytest.raises(ValueError, match=r"\(2,\) and \(3,\)"):
+        checks.largest_difference(np.zeros(2), np.zeros(3))

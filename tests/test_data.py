@@ -310,3 +310,18 @@ def test_fast_mode_split_of_the_full_copy(full_copy):
     assert np.bincount(y_test.ravel()).tolist() == [fast.test_per_class] * 10
     (x_full, _), _ = data.load_course_split("full", path=full_copy)
     assert len(x_full) == 50000
+
+
+def test_course_data_is_scaled_and_one_hot(fixture_folder):
+    (x_train, y_train), (x_test, y_test) = data.load_course_split("full", path=fixture_folder)
+    xtrain, ytrain_1hot, xtest, ytest_1hot = data.load_course_data("full", path=fixture_folder)
+    for prepared, raw in ((xtrain, x_train), (xtest, x_test)):
+        assert prepared.dtype == np.float32
+        np.testing.assert_array_equal(prepared, raw.astype(np.float32) / 255)
+    for one_hot, labels in ((ytrain_1hot, y_train), (ytest_1hot, y_test)):
+        assert one_hot.dtype == np.float32 and one_hot.shape == (len(labels), 10)
+        np.testing.assert_array_equal(one_hot.argmax(axis=1), labels.reshape(-1))
+        np.testing.assert_array_equal(one_hot.sum(axis=1), 1)
+    test_only = data.load_course_test_data("full", path=fixture_folder)
+    np.testing.assert_array_equal(test_only[0], xtest)
+    np.testing.assert_array_equal(test_only[1], ytest_1hot)

@@ -182,3 +182,25 @@ def test_wrong_settings_are_each_named(monkeypatch):
     assert "optimizer should be SGD but is adam" in message
     assert "metrics should include 'accuracy'" in message
     assert "loss should be" not in message  # CategoricalCrossentropy() is the right loss
+
+
+def test_recorded_training_runs_one_epoch_but_records_the_epochs_asked_for(monkeypatch):
+    monkeypatch.setenv("COURSE_MODE", "fast")
+    run = checks.record_training(train_by_the_book, build_small(), X, Y)
+    assert run.fit_calls[0]["epochs"] == 2 and run.fit_calls[0]["batch_size"] == 8
+    assert len(run.history.history["loss"]) == 1
+
+    def twenty_epochs_positionally(model, x, y):
+        model.compile(loss="categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
+        return model.fit(x, y, 8, 20, 0)
+
+    message = settings_problem(twenty_epochs_positionally)
+    assert "epochs" in message and "20" in message
+
+
+def test_validation_split_is_checked_when_asked_for(monkeypatch):
+    monkeypatch.setenv("COURSE_MODE", "fast")
+    run = checks.record_training(train_by_the_book, build_small(), X, Y)
+    with pytest.raises(AssertionError, match="validation_split should be 0.2 .* but is 0.0"):
+        checks.check_training_settings(run, "part2_mlp", loss="categorical_crossentropy", validation_split=0.2)
+    checks.check_training_settings(run, "part2_mlp", loss="categorical_crossentropy", validation_split=0.0)

@@ -16,6 +16,7 @@ from .checks import (  # noqa: E402
     check_history,
     check_test_accuracy,
     check_training_settings,
+    largest_difference,
     record_training,
 )
 from .data import (  # noqa: E402
@@ -23,6 +24,7 @@ from .data import (  # noqa: E402
     load_cifar10_arrays,
     load_course_data,
     load_course_split,
+    load_course_test_data,
     stratified_subset,
 )
 from .environment import print_environment_report, quiet_tensorflow  # noqa: E402
@@ -42,9 +44,11 @@ __all__ = [
     "check_training_settings",
     "current_mode",
     "is_grading",
+    "largest_difference",
     "load_cifar10_arrays",
     "load_course_data",
     "load_course_split",
+    "load_course_test_data",
     "plot_confusion_matrix",
     "plot_learning_curves",
     "print_environment_report",
