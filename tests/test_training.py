@@ -197,10 +197,3 @@ def test_recorded_training_runs_one_epoch_but_records_the_epochs_asked_for(monke
     message = settings_problem(twenty_epochs_positionally)
     assert "epochs" in message and "20" in message
 
-
-def test_validation_split_is_checked_when_asked_for(monkeypatch):
-    monkeypatch.setenv("COURSE_MODE", "fast")
-    run = checks.record_training(train_by_the_book, build_small(), X, Y)
-    with pytest.raises(AssertionError, match="validation_split should be 0.2 .* but is 0.0"):
-        checks.check_training_settings(run, "part2_mlp", loss="categorical_crossentropy", validation_split=0.2)
-    checks.check_training_settings(run, "part2_mlp", loss="categorical_crossentropy", validation_split=0.0)

@@ -237,12 +237,12 @@ def check_history(run: TrainingRun) -> None:
 
 
 def check_training_settings(run: TrainingRun, part: str, loss: str, optimizer: str = "SGD",
-                            learning_rate: float = 0.01, validation_split: float | None = None) -> None:
+                            learning_rate: float = 0.01) -> None:
     """Check how a recorded training run compiled and fitted its model.
 
     Checks: one call of ``fit``, on exactly the ``x`` and ``y`` given (not on global variables),
-    with the part's batch size and epochs (and ``validation_split``, unless it is ``None``);
-    compiled with ``loss``, ``optimizer`` at ``learning_rate``, and the accuracy metric.
+    with the part's batch size and epochs; compiled with ``loss``, ``optimizer`` at
+    ``learning_rate``, and the accuracy metric.
     """
     from .modes import budget
 
@@ -265,10 +265,6 @@ def check_training_settings(run: TrainingRun, part: str, loss: str, optimizer: s
     epochs = fitted.get("epochs", 1)
     if epochs != wanted.epochs:
         problems.append(f"epochs should be {wanted.epochs} (course.budget({part!r}).epochs) but is {epochs}.")
-    held_out = fitted.get("validation_split", 0.0)
-    if validation_split is not None and not np.isclose(held_out, validation_split):
-        problems.append(f"validation_split should be {validation_split} (the share of the training "
-                        f"data held out to validate) but is {held_out}.")
 
     config = model.get_compile_config() or {}
     if not config:
