@@ -7,6 +7,7 @@ sources); the README's instructor section explains the workflow.
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import GetGrades
 
+from cifar10_course.training import TRAINED_MODELS, weights_path
 from grading.feedback import HideHiddenTests
 from grading.kernels import IpcKernelManager
 
@@ -36,7 +37,7 @@ c.OverwriteCells.add_missing_cells = True
 # Trained weights are the student's work: the instructor's copies, if any lie in source/, must not
 # overwrite them at autograde. (Release generation copies a clean source tree; see grading.course.)
 c.Autograde.exclude_overwriting = {
-    "cifar10": [f"trained_models/{part}.weights.h5" for part in ("part2_mlp", "part3_cnn", "part4_binary")],
+    "cifar10": [str(weights_path(part, variant)) for part, variant in TRAINED_MODELS],
 }
 
 # Feedback shows each hidden test's name, points and message, but not its code.

@@ -21,9 +21,9 @@ import nbformat
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "cifar10"
 COURSE_ID = "cifar10-keras"
-NOTEBOOKS = ("part1_data", "part2_mlp", "part3_cnn", "part4_binary")
+NOTEBOOKS = ("part1_data", "part2_mlp", "part3_cnn", "part4_binary", "part5_deeper")
 # What an instructor's runs leave beside the notebooks; never part of an assignment.
-RUN_LEFTOVERS = ("trained_models", "__pycache__", ".ipynb_checkpoints", "*.pyc", "*.weights.h5", "*.keras")
+RUN_LEFTOVERS = ("trained_models", "saved_models", "__pycache__", ".ipynb_checkpoints", "*.pyc", "*.weights.h5", "*.keras")
 
 
 class GradingError(RuntimeError):
@@ -171,7 +171,8 @@ def score_table(all_scores: dict[str, dict[str, NotebookScore]]) -> str:
 
     A star marks a score that still waits for the instructor's hand-grading.
     """
-    header = f"{'student':<16}" + "".join(f"{name:>14}" for name in NOTEBOOKS) + f"{'total':>14}"
+    columns = [name.split("_")[0] for name in NOTEBOOKS]  # "part1_data" -> "part1"
+    header = f"{'student':<16}" + "".join(f"{column:>10}" for column in columns) + f"{'total':>10}"
     rows = [header, "-" * len(header)]
     for student in sorted(all_scores):
         notebooks = all_scores[student]
@@ -182,7 +183,7 @@ def score_table(all_scores: dict[str, dict[str, NotebookScore]]) -> str:
             cells.append(f"{entry.score:g}/{entry.max_score:g}{'*' if waiting else ''}" if entry else "-")
         total = sum(entry.score for entry in notebooks.values())
         maximum = sum(entry.max_score for entry in notebooks.values())
-        rows.append(f"{student:<16}" + "".join(f"{cell:>14}" for cell in cells) + f"{f'{total:g}/{maximum:g}':>14}")
+        rows.append(f"{student:<16}" + "".join(f"{cell:>10}" for cell in cells) + f"{f'{total:g}/{maximum:g}':>10}")
     if any("*" in row for row in rows[2:]):
         rows.append("* a written answer still waits for hand-grading (nbgrader formgrader)")
     return "\n".join(rows)

@@ -28,25 +28,33 @@ def test_unknown_mode_is_an_error_that_lists_the_choices(monkeypatch, value):
 
 def test_every_mode_budgets_the_same_parts():
     parts = {name: set(mode.parts) for name, mode in modes.MODES.items()}
-    assert parts["fast"] == parts["full"] and {"part2_mlp", "part3_cnn", "part4_binary"} <= parts["full"]
+    assert parts["fast"] == parts["full"]
+    assert {"part2_mlp", "part3_cnn", "part4_binary", "part5_deeper", "part6_bias"} <= parts["full"]
 
 
 def test_full_mode_keeps_the_original_training_budgets():
-    """The original assignment: all data, 20 epochs with batches of 32 for Parts 2-4."""
+    """The original assignment: all data, 20 epochs with batches of 32 for Parts 2-4; Part 5
+    batches of 128 with 20% of the training images held out."""
     full = modes.MODES["full"]
     assert full.train_per_class is None and full.test_per_class is None
     for part in ("part2_mlp", "part3_cnn", "part4_binary"):
         assert (full.parts[part].epochs, full.parts[part].batch_size) == (20, 32)
+        assert full.parts[part].validation_split == 0
+    deeper = full.parts["part5_deeper"]
+    assert (deeper.epochs, deeper.batch_size, deeper.validation_split) == (20, 128, 0.2)
 
 
 def test_fast_mode_is_small_and_its_thresholds_beat_chance():
     fast = modes.MODES["fast"]
     assert fast.train_per_class * 10 <= 5000 and fast.test_per_class * 10 <= 2000
-    chance = {"part2_mlp": 0.10, "part3_cnn": 0.10, "part4_binary": 0.60}  # Part 4: always "animal"
+    chance = {"part2_mlp": 0.10, "part3_cnn": 0.10, "part4_binary": 0.60,  # Part 4: always "animal"
+              "part5_deeper": 0.10}
     for part, budget in fast.parts.items():
-        assert 1 <= budget.epochs <= 2
+        assert 1 <= budget.epochs <= 3
         if part in chance:
             assert budget.min_test_accuracy > chance[part]
+        else:
+            assert budget.min_test_accuracy is None, f"{part} has a threshold but no chance level here"
 
 
 def test_thresholds_are_stricter_in_full_mode():

@@ -15,6 +15,8 @@ from cifar10_course.plots import (  # noqa: E402
     confusion_matrix,
     plot_confusion_matrix,
     plot_learning_curves,
+    plot_per_class_recall,
+    show_augmented_images,
     show_image_grid,
 )
 
@@ -202,3 +204,54 @@ def test_plot_of_counts_uses_the_class_names_and_one_hot_predictions():
     assert [t.get_text() for t in ax.texts] == [str(c) for c in counts.flat]
     assert [t.get_text() for t in ax.get_xticklabels()] == list(CLASS_NAMES)
     assert ax.get_title() == "Test set"
+
+
+# ---------------------------------------------------------------------------------------------
+# Augmented images and per-class recall
+
+
+def test_augmented_grid_shows_each_original_beside_its_copies(sample):
+    images = sample[0][:3] / 255
+    calls = []
+
+    def brighter(batch, training=False):
+        calls.append(training)
+        return np.asarray(batch) + 0.5
+
+    fig = show_augmented_images(images, brighter, copies=4)
+    assert calls == [True] * 4  # augmentation runs in training mode, once per copy
+    axes = np.array(fig.axes).reshape(3, 5)
+    np.testing.assert_allclose(axes[1, 0].images[0].get_array(), images[1])
+    np.testing.assert_allclose(axes[1, 2].images[0].get_array(), np.clip(images[1] + 0.5, 0, 1))
+    assert axes[0, 0].get_title() == "original" and axes[0, 4].get_title() == "augmented 4"
+
+
+def test_per_class_recall_draws_one_bar_per_class_and_run():
+    balanced = np.linspace(0.3, 0.9, 10)
+    reduced = balanced.copy()
+    reduced[3] = 0.05
+    fig = plot_per_class_recall({"balanced": balanced, "cats cut": reduced}, highlight=3)
+    ax = fig.axes[0]
+    heights = [patch.get_height() for patch in ax.patches if patch.get_width() < 0.5]
+    assert sorted(heights) == sorted([*balanced, *reduced])
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(CLASS_NAMES)
+    means = sorted(line.get_ydata()[0] for line in ax.get_lines())
+    assert means == pytest.approx(sorted([balanced.mean(), reduced.mean()]))
+
+
+def test_per_class_recall_refuses_the_wrong_number_of_classes():
+    with pytest.raises(ValueError, match="has 3 recalls for 10 classes"):
+        plot_per_class_recall({"run": [0.1, 0.2, 0.3]})
+
+
+def test_augmented_grid_leaves_the_notebooks_random_state_alone(sample):
+    """Reseeding inside a plot would make every later training identical whatever COURSE_SEED says."""
+    import random
+
+    np.random.seed(123)
+    random.seed(123)
+    expected = (np.random.rand(), random.random())
+    np.random.seed(123)
+    random.seed(123)
+    show_augmented_images(sample[0][:2] / 255, lambda batch, training=False: np.asarray(batch), copies=2)
+    assert (np.random.rand(), random.random()) == expected

@@ -157,12 +157,27 @@ def max_points(notebook: str) -> dict[str, float]:
             for gid, cell in grade_ids(read(SOURCE / f"{notebook}.ipynb"), grade=True).items()}
 
 
+def total_points() -> float:
+    return sum(sum(max_points(name).values()) for name in c.NOTEBOOKS)
+
+
 def test_demo_solution_earns_every_point(graded):
     _, scores = graded
     solution = scores["demo_solution"]
     for name in c.NOTEBOOKS:
         assert solution[name].grades == max_points(name), f"{name}: {solution[name].grades}"
-    assert sum(n.score for n in solution.values()) == sum(n.max_score for n in solution.values()) == 53
+    assert sum(n.score for n in solution.values()) == sum(n.max_score for n in solution.values()) == total_points()
+
+
+def test_no_grade_cell_ends_in_a_number(graded):
+    """nbgrader scores a grade cell whose last expression is a number with that number (partial
+    credit): a test ending in `check_test_accuracy(...)` would score 0.3 points instead of 3."""
+    course, _ = graded
+    for name in c.NOTEBOOKS:
+        notebook = read(course / "autograded" / "demo_solution" / c.ASSIGNMENT / f"{name}.ipynb")
+        for grade_id, cell in grade_ids(notebook, grade=True).items():
+            results = [o for o in cell.get("outputs", []) if o.output_type == "execute_result"]
+            assert not results, f"{name}:{grade_id} ends in an expression: {results[0].data}"
 
 
 def test_demo_blank_earns_nothing(graded):
@@ -208,7 +223,7 @@ def test_grade_export_has_a_row_per_student(graded):
         rows = {row["student_id"]: row for row in csv.DictReader(handle)}
     for student in c.DEMO_STUDENTS:
         assert float(rows[student]["raw_score"]) == sum(n.score for n in scores[student].values())
-    assert float(rows["demo_solution"]["max_score"]) == 53
+    assert float(rows["demo_solution"]["max_score"]) == total_points()
 
 
 def test_feedback_shows_messages_but_no_hidden_test_code(graded):

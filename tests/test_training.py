@@ -197,3 +197,56 @@ def test_recorded_training_runs_one_epoch_but_records_the_epochs_asked_for(monke
     message = settings_problem(twenty_epochs_positionally)
     assert "epochs" in message and "20" in message
 
+
+
+def test_validation_split_is_checked_against_the_budget(monkeypatch):
+    """Part 5 holds out 20% for validation; Parts 2-4 hold out nothing."""
+    monkeypatch.setenv("COURSE_MODE", "fast")  # part5_deeper: batches of 16, 2 epochs, 20% held out
+
+    def train_rmsprop(split):
+        def train(model, x, y):
+            model.compile(loss="categorical_crossentropy", optimizer=keras.optimizers.RMSprop(learning_rate=0.001),
+                          metrics=["accuracy"])
+            return model.fit(x, y, batch_size=16, epochs=2, validation_split=split, verbose=0)
+        return train
+
+    run = checks.record_training(train_rmsprop(0.2), build_small(), X, Y)
+    checks.check_training_settings(run, "part5_deeper", loss="categorical_crossentropy",
+                                   optimizer="RMSprop", learning_rate=0.001)
+    assert "val_loss" in run.history.history
+    run = checks.record_training(train_rmsprop(0.0), build_small(), X, Y)
+    with pytest.raises(AssertionError, match=r"validation_split should be 0.2 .* but is 0.0"):
+        checks.check_training_settings(run, "part5_deeper", loss="categorical_crossentropy",
+                                       optimizer="RMSprop", learning_rate=0.001)
+
+
+def test_several_models_of_one_part_keep_separate_weights(in_tmp):
+    plain = training.train_or_load("part5_deeper", build_small, train_small, X, Y, variant="plain")
+    augmented = training.train_or_load("part5_deeper", build_small, train_small, X, Y, variant="augmented")
+    assert plain.name == "part5_deeper/plain" and augmented.name == "part5_deeper/augmented"
+    saved = sorted(p.name for p in (in_tmp / "trained_models").iterdir())
+    assert saved == ["part5_deeper_augmented.weights.h5", "part5_deeper_plain.weights.h5"]
+
+
+def test_every_model_the_notebooks_train_is_protected_at_autograde():
+    """Each train_or_load call of a notebook names a model of TRAINED_MODELS, whose weights file
+    nbgrader_config.py keeps from being overwritten."""
+    import re
+
+    import nbformat
+
+    from grading.course import ASSIGNMENT, NOTEBOOKS, REPO
+
+    call = re.compile(r'train_or_load\(\s*"(\w+)"[^)]*?(?:variant="(\w+)")?\)', re.S)
+    found = set()
+    for name in NOTEBOOKS:
+        notebook = nbformat.read(REPO / "source" / ASSIGNMENT / f"{name}.ipynb", as_version=4)
+        for cell in notebook.cells:
+            found |= {(part, variant or None) for part, variant in call.findall(cell.source)}
+    assert found == set(training.TRAINED_MODELS)
+    from traitlets.config import Config
+
+    config = Config()
+    exec((REPO / "nbgrader_config.py").read_text(), {"get_config": lambda: config})
+    protected = set(config.Autograde.exclude_overwriting[ASSIGNMENT])
+    assert protected == {str(training.weights_path(part, variant)) for part, variant in found}
