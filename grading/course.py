@@ -21,7 +21,7 @@ import nbformat
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "cifar10"
 COURSE_ID = "cifar10-keras"
-NOTEBOOKS = ("part1_data", "part2_mlp", "part3_cnn", "part4_binary", "part5_deeper")
+NOTEBOOKS = ("part1_data", "part2_mlp", "part3_cnn", "part4_binary", "part5_deeper", "part6_bias")
 # What an instructor's runs leave beside the notebooks; never part of an assignment.
 RUN_LEFTOVERS = ("trained_models", "saved_models", "__pycache__", ".ipynb_checkpoints", "*.pyc", "*.weights.h5", "*.keras")
 
@@ -197,7 +197,13 @@ DEMO_STUDENTS = ("demo_solution", "demo_blank", "demo_tampered")
 # into `pass`. Restored from the gradebook, that test fails again, with the hidden one after it.
 TAMPERED_NOTEBOOK = "part1_data"
 TAMPERED_FAILS = ("load_cifar10_values", "load_cifar10_matches_data")
-MANUAL_GRADES = {("part4_binary", "binary_vs_ten_classes"): 4}  # The instructor's marks for demo_solution.
+# The instructor's marks for demo_solution's written answers.
+MANUAL_GRADES = {
+    ("part4_binary", "binary_vs_ten_classes"): 4,
+    ("part6_bias", "faces_missing"): 3,
+    ("part6_bias", "false_match_cost"): 3,
+    ("part6_bias", "consent_explanation_disclosure"): 4,
+}
 
 
 def edit_cell(notebook: Path, grade_id: str, edit) -> None:

@@ -231,18 +231,22 @@ def test_several_models_of_one_part_keep_separate_weights(in_tmp):
 def test_every_model_the_notebooks_train_is_protected_at_autograde():
     """Each train_or_load call of a notebook names a model of TRAINED_MODELS, whose weights file
     nbgrader_config.py keeps from being overwritten."""
-    import re
+    import ast
 
     import nbformat
 
     from grading.course import ASSIGNMENT, NOTEBOOKS, REPO
 
-    call = re.compile(r'train_or_load\(\s*"(\w+)"[^)]*?(?:variant="(\w+)")?\)', re.S)
     found = set()
     for name in NOTEBOOKS:
         notebook = nbformat.read(REPO / "source" / ASSIGNMENT / f"{name}.ipynb", as_version=4)
         for cell in notebook.cells:
-            found |= {(part, variant or None) for part, variant in call.findall(cell.source)}
+            if cell.cell_type != "code":
+                continue
+            for node in ast.walk(ast.parse(cell.source)):
+                if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "train_or_load":
+                    variant = next((k.value.value for k in node.keywords if k.arg == "variant"), None)
+                    found.add((node.args[0].value, variant))
     assert found == set(training.TRAINED_MODELS)
     from traitlets.config import Config
 

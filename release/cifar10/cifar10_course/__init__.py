@@ -29,7 +29,13 @@ from .data import (  # noqa: E402
 )
 from .environment import print_environment_report, quiet_tensorflow  # noqa: E402
 from .modes import budget, current_mode  # noqa: E402
-from .plots import plot_confusion_matrix, plot_learning_curves, show_image_grid  # noqa: E402
+from .plots import (  # noqa: E402
+    plot_confusion_matrix,
+    plot_learning_curves,
+    plot_per_class_recall,
+    show_augmented_images,
+    show_image_grid,
+)
 from .reproducibility import seed_everything  # noqa: E402
 from .training import is_grading, train_or_load  # noqa: E402
 
@@ -51,10 +57,12 @@ __all__ = [
     "load_course_test_data",
     "plot_confusion_matrix",
     "plot_learning_curves",
+    "plot_per_class_recall",
     "print_environment_report",
     "record_training",
     "quiet_tensorflow",
     "seed_everything",
+    "show_augmented_images",
     "show_image_grid",
     "stratified_subset",
     "train_or_load",

@@ -161,11 +161,11 @@ def check_test_accuracy(trained, x_test, y_test) -> float:
     found = accuracy(trained.model, x_test, y_test)
     mode = current_mode().name
     print(f"Test accuracy: {found:.4f} on {len(x_test):,} test images "
-          f"(needed: above {threshold:.2f} in {mode} mode)")
+          f"({trained.name}; needed: above {threshold:.2f} in {mode} mode)")
     if not found > threshold:
         raise AssertionError(
             f"Test accuracy {found:.4f} is not above the threshold {threshold:.2f} for "
-            f"{trained.part} in {mode} mode. Check the architecture and the training settings, "
+            f"{trained.name} in {mode} mode. Check the architecture and the training settings, "
             "then run the training cell again."
         )
     return found
@@ -241,8 +241,8 @@ def check_training_settings(run: TrainingRun, part: str, loss: str, optimizer: s
     """Check how a recorded training run compiled and fitted its model.
 
     Checks: one call of ``fit``, on exactly the ``x`` and ``y`` given (not on global variables),
-    with the part's batch size and epochs; compiled with ``loss``, ``optimizer`` at
-    ``learning_rate``, and the accuracy metric.
+    with the part's batch size, epochs and validation split; compiled with ``loss``,
+    ``optimizer`` at ``learning_rate``, and the accuracy metric.
     """
     from .modes import budget
 
@@ -265,6 +265,10 @@ def check_training_settings(run: TrainingRun, part: str, loss: str, optimizer: s
     epochs = fitted.get("epochs", 1)
     if epochs != wanted.epochs:
         problems.append(f"epochs should be {wanted.epochs} (course.budget({part!r}).epochs) but is {epochs}.")
+    split = fitted.get("validation_split") or 0.0
+    if not np.isclose(split, wanted.validation_split):
+        problems.append(f"validation_split should be {wanted.validation_split} "
+                        f"(course.budget({part!r}).validation_split) but is {split}.")
 
     config = model.get_compile_config() or {}
     if not config:

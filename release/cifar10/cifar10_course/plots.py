@@ -180,3 +180,61 @@ def plot_confusion_matrix(y_true, y_pred, class_names=CLASS_NAMES, normalize=Tru
                 va="center", fontsize=8, color="white" if value > threshold else "black")
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Augmentation (Part 5) and per-class recall (Part 6)
+
+
+def show_augmented_images(images, augment, copies=5, title=None):
+    """Show each image (first column) beside ``copies`` augmented versions of it, one row each.
+
+    ``augment`` is called as ``augment(batch, training=True)``, as Keras calls a model's
+    preprocessing layers while it trains; ``images`` is ``(N, 32, 32, 3)`` in [0, 1]. The random
+    layers draw from the notebook's seed (``seed_everything``); nothing here reseeds, which would
+    make every later training cell start from the same state whatever ``COURSE_SEED`` says.
+    """
+    images = np.asarray(images, dtype="float32")
+    versions = [np.clip(np.asarray(augment(images, training=True)), 0, 1) for _ in range(copies)]
+    fig, axes = plt.subplots(len(images), copies + 1, figsize=(1.5 * (copies + 1), 1.5 * len(images)),
+                             squeeze=False)
+    for row, image in enumerate(images):
+        for col, shown in enumerate([image] + [version[row] for version in versions]):
+            axes[row, col].imshow(shown)
+            axes[row, col].axis("off")
+        axes[row, 0].set_title("original" if row == 0 else "", fontsize=9)
+    for col in range(1, copies + 1):
+        axes[0, col].set_title(f"augmented {col}", fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_per_class_recall(recalls, class_names=CLASS_NAMES, title=None, highlight=None):
+    """Bar chart of each class's recall, one bar per run side by side: ``{"run": recalls, ...}``.
+
+    A dashed line marks each run's mean recall (its balanced accuracy); ``highlight`` (a class
+    number) shades the class the comparison is about.
+    """
+    runs = {label: np.asarray(values, dtype=float) for label, values in recalls.items()}
+    for label, values in runs.items():
+        if values.shape != (len(class_names),):
+            raise ValueError(f"Run {label!r} has {values.shape[0] if values.ndim else 0} recalls "
+                             f"for {len(class_names)} classes.")
+    positions = np.arange(len(class_names))
+    width = 0.8 / max(len(runs), 1)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, ax = plt.subplots(figsize=(max(8, 0.9 * len(class_names)), 3.8))
+    if highlight is not None:
+        ax.axvspan(highlight - 0.45, highlight + 0.45, color="0.9", zorder=0)
+    for number, ((label, values), colour) in enumerate(zip(runs.items(), itertools.cycle(colours))):
+        offset = (number - (len(runs) - 1) / 2) * width
+        ax.bar(positions + offset, values, width, color=colour, label=label, zorder=2)
+        ax.axhline(np.nanmean(values), color=colour, linestyle="--", linewidth=1, zorder=1)
+    ax.set(xticks=positions, ylim=(0, 1), ylabel="recall (share found)",
+           title=title or "Recall of each class (dashed: mean over classes)")
+    ax.set_xticklabels(class_names, rotation=45, ha="right", rotation_mode="anchor")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
+    return fig

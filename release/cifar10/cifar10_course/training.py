@@ -23,6 +23,18 @@ from .plots import class_indices
 
 WEIGHTS_FOLDER = "trained_models"
 GRADING_VALUES = ("autograde", "validate")
+# Every model the notebooks' training cells save, as (part, variant): a part that trains several
+# models names each one. nbgrader_config.py protects these files of a student's at autograde.
+TRAINED_MODELS = (
+    ("part2_mlp", None),
+    ("part3_cnn", None),
+    ("part4_binary", None),
+    ("part5_deeper", "plain"),
+    ("part5_deeper", "augmented"),
+    ("part6_bias", "balanced"),
+    ("part6_bias", "undersampled"),
+    ("part6_bias", "rebalanced"),
+)
 
 
 @dataclass
@@ -33,6 +45,12 @@ class TrainedModel:
     model: object = None
     history: object = None
     problem: str | None = None
+    variant: str | None = None
+
+    @property
+    def name(self) -> str:
+        """``part2_mlp``, or ``part5_deeper/augmented`` for one of several models of a part."""
+        return self.part if self.variant is None else f"{self.part}/{self.variant}"
 
 
 def is_grading() -> bool:
@@ -40,9 +58,10 @@ def is_grading() -> bool:
     return os.environ.get("NBGRADER_EXECUTION", "") in GRADING_VALUES
 
 
-def weights_path(part: str) -> Path:
-    """Where a part's trained weights live, relative to the notebook's folder."""
-    return Path(WEIGHTS_FOLDER) / f"{part}.weights.h5"
+def weights_path(part: str, variant: str | None = None) -> Path:
+    """Where a model's trained weights live, relative to the notebook's folder."""
+    stem = part if variant is None else f"{part}_{variant}"
+    return Path(WEIGHTS_FOLDER) / f"{stem}.weights.h5"
 
 
 @contextlib.contextmanager
@@ -54,9 +73,12 @@ def _keras_numpy_noise_silenced():
         yield
 
 
-def train_or_load(part: str, build, train, x_train, y_train) -> TrainedModel:
-    """Train ``build()`` with ``train(model, x, y)`` and save the weights; when grading, load them."""
-    path = weights_path(part)
+def train_or_load(part: str, build, train, x_train, y_train, variant: str | None = None) -> TrainedModel:
+    """Train ``build()`` with ``train(model, x, y)`` and save the weights; when grading, load them.
+
+    ``variant`` names one of several models that a part trains (see :data:`TRAINED_MODELS`).
+    """
+    path = weights_path(part, variant)
     if not is_grading():
         model = build()
         history = train(model, x_train, y_train)
@@ -64,32 +86,32 @@ def train_or_load(part: str, build, train, x_train, y_train) -> TrainedModel:
         with _keras_numpy_noise_silenced():
             model.save_weights(path)
         print(f"Saved the trained weights to {path}: submit this file with the notebook.")
-        return TrainedModel(part, model, history)
+        return TrainedModel(part, model, history, variant=variant)
 
     build_name = getattr(build, "__name__", "the build function")
     try:
         model = build()
     except Exception as error:  # The student's code: any failure is theirs to read about.
         return TrainedModel(part, problem=f"{build_name}() failed, so there is no model to test: "
-                                          f"{type(error).__name__}: {error}")
+                                          f"{type(error).__name__}: {error}", variant=variant)
     if not path.is_file():
-        return TrainedModel(part, model, problem=(
+        return TrainedModel(part, model, variant=variant, problem=(
             f"No trained weights at {path}. Run the whole notebook once without nbgrader (the "
             f"training cell saves them there), then submit the {WEIGHTS_FOLDER} folder with it."))
     try:
         with _keras_numpy_noise_silenced():
             model.load_weights(path)
     except ValueError as error:
-        return TrainedModel(part, model, problem=(
+        return TrainedModel(part, model, variant=variant, problem=(
             f"The weights in {path} do not fit the model that {build_name}() builds now, probably "
             "because it changed after training. Run the training cell again, then submit. "
             f"Keras said: {str(error).splitlines()[0]}"))
     except Exception as error:
-        return TrainedModel(part, model, problem=(
+        return TrainedModel(part, model, variant=variant, problem=(
             f"The weights file {path} cannot be read ({type(error).__name__}): it is damaged or "
             "not a Keras weights file. Run the training cell again, then submit."))
     print(f"Grading: loaded the trained weights from {path}; training skipped.")
-    return TrainedModel(part, model)
+    return TrainedModel(part, model, variant=variant)
 
 
 # Predicting the 10,000 test images takes seconds; the visible and the hidden accuracy test ask for
