@@ -58,7 +58,8 @@ def main() -> None:
     print(f"{'model':<24}{'threshold':>10}{'min':>8}{'mean':>8}{'max':>8}  all runs")
     for model in sorted({name for run in runs for name in run}):
         values = [run[model] for run in runs if model in run]
-        threshold = MODES[args.mode].parts[model.split("/")[0]].min_test_accuracy
+        part, _, variant = model.partition("/")
+        threshold = MODES[args.mode].parts[part].threshold(variant or None)
         print(f"{model:<24}{threshold:>10.2f}{min(values):>8.4f}{statistics.mean(values):>8.4f}"
               f"{max(values):>8.4f}  {' '.join(f'{v:.3f}' for v in values)}")
 

@@ -58,10 +58,17 @@ def test_fast_mode_is_small_and_its_thresholds_beat_chance():
 
 
 def test_thresholds_are_stricter_in_full_mode():
-    for part, full_budget in modes.MODES["full"].parts.items():
-        fast_budget = modes.MODES["fast"].parts[part]
-        if full_budget.min_test_accuracy is not None:
-            assert full_budget.min_test_accuracy > fast_budget.min_test_accuracy
+    from cifar10_course.training import TRAINED_MODELS
+
+    for part, variant in TRAINED_MODELS:
+        full, fast = modes.MODES["full"].parts[part], modes.MODES["fast"].parts[part]
+        if full.threshold(variant) is not None:
+            assert full.threshold(variant) > fast.threshold(variant), (part, variant)
+
+
+def test_a_variant_may_have_its_own_threshold():
+    deeper = modes.MODES["full"].parts["part5_deeper"]
+    assert deeper.threshold("augmented") < deeper.threshold("plain") == deeper.threshold() == deeper.min_test_accuracy
 
 
 def test_budget_lookup(monkeypatch):

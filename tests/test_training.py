@@ -254,3 +254,19 @@ def test_every_model_the_notebooks_train_is_protected_at_autograde():
     exec((REPO / "nbgrader_config.py").read_text(), {"get_config": lambda: config})
     protected = set(config.Autograde.exclude_overwriting[ASSIGNMENT])
     assert protected == {str(training.weights_path(part, variant)) for part, variant in found}
+
+
+def test_the_accuracy_check_uses_the_threshold_of_the_variant(monkeypatch):
+    """Full mode: 0.5 is above the augmented network's 0.45 and below the plain one's 0.65."""
+    monkeypatch.setenv("COURSE_MODE", "full")
+
+    class HalfRight:
+        def predict(self, x, **kwargs):
+            return np.eye(3, dtype="float32")[np.zeros(len(x), dtype=int)]
+
+    labels = np.array([0, 1] * 8)  # class 0 is right half of the time
+    model = HalfRight()
+    augmented = training.TrainedModel("part5_deeper", model=model, variant="augmented")
+    assert checks.check_test_accuracy(augmented, X, labels) == 0.5
+    with pytest.raises(AssertionError, match="threshold 0.65 for part5_deeper/plain"):
+        checks.check_test_accuracy(training.TrainedModel("part5_deeper", model=model, variant="plain"), X + 1, labels)

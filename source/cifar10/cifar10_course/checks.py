@@ -157,7 +157,7 @@ def check_test_accuracy(trained, x_test, y_test) -> float:
 
     if trained.problem:
         raise AssertionError(trained.problem)
-    threshold = budget(trained.part).min_test_accuracy
+    threshold = budget(trained.part).threshold(trained.variant)
     found = accuracy(trained.model, x_test, y_test)
     mode = current_mode().name
     print(f"Test accuracy: {found:.4f} on {len(x_test):,} test images "
