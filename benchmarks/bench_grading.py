@@ -51,9 +51,7 @@ def full_steps_per_epoch(notebook: str) -> int:
 
 def timed_autograde(root: Path, submission: Path, notebooks, data: dict) -> float:
     """Seconds of one warm ``nbgrader autograde`` in a new course holding only ``notebooks``."""
-    course = c.new_course(root)
-    for extra in set(c.NOTEBOOKS) - set(notebooks):
-        (course / "source" / c.ASSIGNMENT / f"{extra}.ipynb").unlink()
+    course = c.new_course(root, notebooks)
     c.generate_release(course)
     c.submit(course, "demo_bench", submission)
     env = {**data, "COURSE_MODE": "full"}

@@ -3,6 +3,9 @@
     python -m grading release          regenerate release/cifar10 from source/cifar10
     python -m grading demo [--mode M]  the main job: release, demo submissions, autograde,
                                        feedback, grades CSV and a score table
+    python -m grading grade [--workers N | --scheduler ADDRESS] [--force] [--course DIR] [--database URL]
+                                       autograde every submission in DIR/submitted (default:
+                                       the repository root) with several workers at once
 
 ``tools/demo.sh`` runs the demo with the environment set up first.
 """
@@ -57,6 +60,23 @@ def demo(mode: str | None) -> int:
     return 0
 
 
+def grade(args) -> int:
+    from grading.parallel import REPORT, grade_all
+
+    env = {name: os.environ[name] for name in ("COURSE_MODE", "CIFAR10_PATH") if os.environ.get(name)}
+    course = Path(args.course).resolve()
+    start = time.perf_counter()
+    outcomes = grade_all(course, env, workers=args.workers, scheduler=args.scheduler, force=args.force,
+                         database=args.database)
+    counts = {status: sum(o.status == status for o in outcomes) for status in ("graded", "unchanged", "failed")}
+    print(f"{len(outcomes)} submissions in {time.perf_counter() - start:.0f} s: "
+          + ", ".join(f"{n} {status}" for status, n in counts.items()) + f"; telemetry in {course / REPORT}")
+    for outcome in outcomes:
+        if outcome.status == "failed":
+            print(f"  {outcome.student}: {outcome.reason}")
+    return 1 if counts["failed"] else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grading", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -64,7 +84,16 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("demo", help="release, demo submissions, autograde, feedback, score table")
     run.add_argument("--mode", choices=("fast", "full"),
                      help="COURSE_MODE of the demo notebooks (default: $COURSE_MODE, else fast)")
+    parallel = commands.add_parser("grade", help="autograde every submission with several workers at once")
+    parallel.add_argument("--workers", type=int, help="local workers (default: one per CPU)")
+    parallel.add_argument("--scheduler", help="address of a Dask scheduler to grade on instead")
+    parallel.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
+    parallel.add_argument("--course", default=str(c.REPO), help="the nbgrader course folder")
+    parallel.add_argument("--database", help="the gradebook's URL (default: the course's gradebook.db, "
+                          "SQLite); e.g. postgresql://user@host/gradebook")
     args = parser.parse_args(argv)
+    if args.command == "grade":
+        return grade(args)
     if args.command == "release":
         print(f"Regenerated {regenerate_release().relative_to(c.REPO)}")
         return 0

@@ -36,11 +36,14 @@ def copy_clean(source: Path, destination: Path) -> Path:
     return destination
 
 
-def new_course(root: Path) -> Path:
-    """Make ``root`` an nbgrader course: this repository's config and a clean copy of the source."""
+def new_course(root: Path, notebooks=NOTEBOOKS) -> Path:
+    """Make ``root`` an nbgrader course: this repository's config and a clean copy of the source,
+    keeping only the assignment's ``notebooks`` (benchmarks and tests use smaller courses)."""
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
     copy_clean(REPO / "source" / ASSIGNMENT, root / "source" / ASSIGNMENT)
+    for extra in set(NOTEBOOKS) - set(notebooks):
+        (root / "source" / ASSIGNMENT / f"{extra}.ipynb").unlink()
     return root
 
 

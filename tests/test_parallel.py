@@ -1,0 +1,168 @@
+"""Parallel grading end to end: real nbgrader, kernels, Keras and data, in local workers and on a
+Dask cluster of separate worker processes, against sequential ``nbgrader autograde``.
+
+The courses hold Parts 1 and 2 only, to keep each autograde to seconds. The submissions: the
+solution, a tampered copy (other scores), the blank release, and one whose Part 2 notebook is not
+valid JSON (nbgrader fails that student; the others must not notice).
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conftest import FULL_COPY
+from grading import course as c
+from grading import parallel
+
+pytestmark = pytest.mark.slow
+NOTEBOOKS = ("part1_data", "part2_mlp")
+FAST = {"COURSE_MODE": "fast", "CIFAR10_PATH": FULL_COPY or ""}
+STUDENTS = ("demo_solution", "demo_tampered", "demo_blank", "demo_not_json")
+
+
+@pytest.fixture(scope="module")
+def submissions(tmp_path_factory) -> Path:
+    """One folder per demo student, ready to be submitted."""
+    if not FULL_COPY:
+        pytest.skip("CIFAR10_PATH is not set: the notebooks need CIFAR-10")
+    root = tmp_path_factory.mktemp("submissions")
+    course = c.new_course(root / "course", NOTEBOOKS)
+    release = c.generate_release(course)
+    solution = c.copy_clean(course / "source" / c.ASSIGNMENT, root / "demo_solution")
+    c.execute_notebooks(solution, FAST, names=NOTEBOOKS)
+    shutil.copytree(solution, root / "demo_tampered")
+    c.tamper(root / "demo_tampered")
+    shutil.copytree(release, root / "demo_blank")
+    shutil.copytree(solution, root / "demo_not_json")
+    (root / "demo_not_json" / "part2_mlp.ipynb").write_text('{"cells": [')
+    return root
+
+
+def new_graded_course(root: Path, submissions: Path) -> Path:
+    course = c.new_course(root, NOTEBOOKS)
+    c.generate_release(course)
+    for student in STUDENTS:
+        c.submit(course, student, submissions / student)
+    return course
+
+
+@pytest.fixture(scope="module")
+def sequential(tmp_path_factory, submissions):
+    """Scores from plain nbgrader autograde, one student after the other."""
+    course = new_graded_course(tmp_path_factory.mktemp("sequential"), submissions)
+    for student in STUDENTS:
+        try:
+            c.autograde(course, [student], FAST)
+        except c.GradingError:
+            assert student == "demo_not_json"
+    return c.scores(course)
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory, submissions):
+    course = new_graded_course(tmp_path_factory.mktemp("local"), submissions)
+    return course, parallel.grade_all(course, FAST, workers=2, progress=False)
+
+
+def by_student(outcomes):
+    return {outcome.student: outcome for outcome in outcomes}
+
+
+def test_local_workers_give_the_sequential_scores(sequential, local_run):
+    course, outcomes = local_run
+    assert sequential["demo_solution"]["part2_mlp"].score == 12  # the baseline itself is right
+    assert c.scores(course) == sequential
+    statuses = {student: outcome.status for student, outcome in by_student(outcomes).items()}
+    assert statuses == {"demo_solution": "graded", "demo_tampered": "graded", "demo_blank": "graded",
+                        "demo_not_json": "failed"}
+
+
+def test_a_failed_submission_says_why_and_the_report_has_every_submission(local_run):
+    course, outcomes = local_run
+    failed = by_student(outcomes)["demo_not_json"]
+    assert failed.reason.startswith("part2_mlp.ipynb: nbformat.reader.NotJSONError: Notebook does not appear to be JSON")
+    with open(course / parallel.REPORT) as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    assert set(rows) == set(STUDENTS)
+    solution = rows["demo_solution"]
+    # The student's kernel imports TensorFlow and predicts: hundreds of MB, and some seconds.
+    assert float(solution["peak_memory_mb"]) > 200 and float(solution["seconds"]) > 1
+    assert solution["attempts"] == "1" and solution["kernel_deaths"] == "0"
+
+
+def test_a_second_run_skips_what_is_graded_and_unchanged(local_run, submissions):
+    course, _ = local_run
+    before = c.scores(course)
+    again = by_student(parallel.grade_all(course, FAST, workers=2, progress=False))
+    # An unchanged submission keeps the telemetry of the run that graded it.
+    assert again["demo_solution"].peak_memory_mb == by_student(local_run[1])["demo_solution"].peak_memory_mb > 0
+    assert {s: o.status for s, o in again.items() if s != "demo_not_json"} == dict.fromkeys(
+        ("demo_solution", "demo_tampered", "demo_blank"), "unchanged")
+    assert again["demo_not_json"].status == "failed"  # never graded, so tried again
+    # A changed submission is graded again, and only it.
+    c.submit(course, "demo_blank", submissions / "demo_solution")
+    third = by_student(parallel.grade_all(course, FAST, workers=2, progress=False))
+    assert third["demo_blank"].status == "graded" and third["demo_solution"].status == "unchanged"
+    after = c.scores(course)
+    assert after["demo_blank"] == before["demo_solution"] and after["demo_tampered"] == before["demo_tampered"]
+
+
+def test_a_dask_cluster_gives_the_sequential_scores(tmp_path_factory, submissions, sequential):
+    from distributed import Client, LocalCluster
+
+    course = new_graded_course(tmp_path_factory.mktemp("dask"), submissions)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        pids = set(client.run(lambda: __import__("os").getpid()).values())
+        outcomes = by_student(parallel.grade_all(course, FAST, scheduler=client, progress=False))
+    assert len(pids) == 2  # two separate worker processes
+    assert c.scores(course) == sequential
+    assert outcomes["demo_not_json"].status == "failed" and outcomes["demo_solution"].status == "graded"
+
+
+def test_a_killed_grading_process_is_retried_and_nothing_else_changes(tmp_path_factory, submissions, sequential):
+    """Killing the nbgrader process of one student (as an out-of-memory killer or an operator
+    would) is not the student's fault: the submission is graded again, with the same scores."""
+    course = new_graded_course(tmp_path_factory.mktemp("killed"), submissions)
+    killed = []
+
+    def kill_first_grading_of(student):
+        deadline = time.time() + 120
+        while time.time() < deadline and not killed:
+            for process in psutil.process_iter(["cmdline"]):
+                command = process.info["cmdline"] or []
+                if "autograde" in command and f"--student={student}" in command and "grading.measure" not in command:
+                    process.kill()
+                    killed.append(process.pid)
+                    return
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=kill_first_grading_of, args=("demo_tampered",))
+    killer.start()
+    outcomes = by_student(parallel.grade_all(course, FAST, workers=2, progress=False))
+    killer.join()
+    assert killed, "the test never found the nbgrader process to kill"
+    assert outcomes["demo_tampered"].status == "graded" and outcomes["demo_tampered"].attempts == 2
+    assert outcomes["demo_solution"].attempts == 1
+    assert c.scores(course) == sequential
+
+
+def test_the_command_reports_progress_and_failures(local_run):
+    """`python -m grading grade` as an instructor runs it, on the graded course."""
+    import subprocess
+    import sys
+
+    course, _ = local_run
+    result = subprocess.run([sys.executable, "-m", "grading", "grade", "--course", str(course), "--workers", "2"],
+                            env=c.grading_env(FAST), capture_output=True, text=True, cwd=c.REPO)
+    assert result.returncode == 1, result.stdout + result.stderr  # demo_not_json still fails
+    assert f"{len(STUDENTS)}/{len(STUDENTS)} done, 1 failed, 0 remaining" in result.stderr
+    assert "demo_not_json: part2_mlp.ipynb: nbformat.reader.NotJSONError" in result.stdout
+    assert "1 failed" in result.stdout and str(course / parallel.REPORT) in result.stdout
