@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parallel.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
     parallel.add_argument("--course", default=str(c.REPO), help="the nbgrader course folder")
     parallel.add_argument("--database", help="the gradebook's URL (default: the course's gradebook.db, "
-                          "SQLite); e.g. postgresql://user@host/gradebook")
+                          "SQLite); e.g. postgresql+psycopg://user@host/gradebook")
     args = parser.parse_args(argv)
     if args.command == "grade":
         return grade(args)

@@ -71,9 +71,14 @@ def grading_env(changes: dict) -> dict:
     return env
 
 
-def generate_release(course: Path) -> Path:
+def database_option(database: str | None) -> list[str]:
+    """nbgrader's option for a gradebook other than the course's ``gradebook.db`` (SQLite)."""
+    return [f"--CourseDirectory.db_url={database}"] if database else []
+
+
+def generate_release(course: Path, database: str | None = None) -> Path:
     """``nbgrader generate_assignment``: fills the gradebook and writes ``release/cifar10``."""
-    nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
+    nbgrader(course, "generate_assignment", ASSIGNMENT, "--force", *database_option(database))
     return course / "release" / ASSIGNMENT
 
 
@@ -142,12 +147,13 @@ class NotebookScore:
     grades: dict[str, float | None] = field(default_factory=dict)  # grade_id -> score (None: to grade by hand)
 
 
-def scores(course: Path) -> dict[str, dict[str, NotebookScore]]:
-    """Scores in the gradebook: student -> notebook -> :class:`NotebookScore`."""
+def scores(course: Path, database: str | None = None) -> dict[str, dict[str, NotebookScore]]:
+    """Scores in the gradebook (``database``, else the course's SQLite file): student -> notebook
+    -> :class:`NotebookScore`."""
     from nbgrader.api import Gradebook
 
     result: dict[str, dict[str, NotebookScore]] = {}
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gradebook:
+    with Gradebook(database or f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gradebook:
         for submission in gradebook.assignment_submissions(ASSIGNMENT):
             notebooks = result.setdefault(submission.student.id, {})
             for notebook in submission.notebooks:

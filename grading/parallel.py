@@ -8,7 +8,7 @@ are exactly those of sequential grading.
 
 - The gradebook: SQLite allows one writer at a time, and nbgrader holds the database only for short
   transactions; every nbgrader process here waits up to :data:`SQLITE_WAIT_SECONDS` for the lock
-  instead of SQLite's default 5 s. A database URL of another kind (PostgreSQL) is used as given.
+  instead of SQLite's default 5 s. A PostgreSQL URL (``postgresql+psycopg://...``) is used as given.
 - Resuming: a graded submission gets a receipt (:data:`RECEIPT`) in its autograded folder with a
   fingerprint of the files graded. A later run skips a submission whose receipt matches its files,
   so stopping midway loses nothing already graded, and an unchanged submission is not graded twice.
@@ -100,7 +100,7 @@ def grade_one(course: str, student: str, database: str, env: dict) -> dict:
     submission = course_path / "submitted" / student / c.ASSIGNMENT
     files = fingerprint(submission)
     command = [sys.executable, "-m", "grading.measure", sys.executable, "-m", "nbgrader", "autograde",
-               c.ASSIGNMENT, "--force", f"--student={student}", f"--CourseDirectory.db_url={database}"]
+               c.ASSIGNMENT, "--force", f"--student={student}", *c.database_option(database)]
     start = time.perf_counter()
     result = subprocess.run(command, cwd=course_path, env=c.grading_env(env), capture_output=True, text=True)
     seconds = time.perf_counter() - start

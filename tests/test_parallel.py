@@ -166,3 +166,48 @@ def test_the_command_reports_progress_and_failures(local_run):
     assert f"{len(STUDENTS)}/{len(STUDENTS)} done, 1 failed, 0 remaining" in result.stderr
     assert "demo_not_json: part2_mlp.ipynb: nbformat.reader.NotJSONError" in result.stdout
     assert "1 failed" in result.stdout and str(course / parallel.REPORT) in result.stdout
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory):
+    """A real PostgreSQL server (Debian's package) on a Unix socket in a temporary folder, with an
+    empty database; yields its SQLAlchemy URL and stops the server afterwards."""
+    import glob
+    import os
+    import subprocess
+    import tempfile
+
+    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    if not binaries:
+        pytest.skip("PostgreSQL is not installed (Debian's postgresql package; .ci/run installs it)")
+    # Not under pytest's folder, which only root may enter: PostgreSQL refuses to run as root, so
+    # as root it runs as the package's postgres user, who must reach its data and socket.
+    folder = Path(tempfile.mkdtemp(prefix="gradebook-pg-"))
+    as_server = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_server:
+        shutil.chown(folder, "postgres")
+    server = [*as_server, f"{binaries[-1]}/pg_ctl", "-D", str(folder / "data")]
+
+    def run(*command):
+        result = subprocess.run(command, capture_output=True, text=True)
+        assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}"
+
+    run(*as_server, f"{binaries[-1]}/initdb", "-D", str(folder / "data"), "-A", "trust", "-U", "postgres")
+    run(*server, "-o", f"-k {folder} -c listen_addresses=''", "-l", str(folder / "server.log"), "-w", "start")
+    try:
+        run(*as_server, f"{binaries[-1]}/createdb", "-h", str(folder), "-U", "postgres", "gradebook")
+        yield f"postgresql+psycopg://postgres@/gradebook?host={folder}"
+    finally:
+        run(*server, "-m", "fast", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_postgresql_gradebook_gets_the_sequential_scores(tmp_path_factory, submissions, sequential, postgres):
+    course = c.new_course(tmp_path_factory.mktemp("postgres-course"), NOTEBOOKS)
+    c.generate_release(course, database=postgres)
+    for student in STUDENTS:
+        c.submit(course, student, submissions / student)
+    outcomes = by_student(parallel.grade_all(course, FAST, workers=2, database=postgres, progress=False))
+    assert outcomes["demo_solution"].status == "graded" and outcomes["demo_not_json"].status == "failed"
+    assert not (course / "gradebook.db").exists()  # everything went to PostgreSQL
+    assert c.scores(course, database=postgres) == sequential
