@@ -154,11 +154,13 @@ def _measurement(stdout: str) -> dict:
 class Progress:
     """One line of done / failed / remaining, rewritten in place on a terminal."""
 
-    def __init__(self, total: int, stream=sys.stderr):
-        self.total, self.stream, self.done, self.failed = total, stream, 0, 0
+    def __init__(self, total: int, stream=sys.stderr, enabled: bool = True):
+        self.total, self.stream, self.enabled, self.done, self.failed = total, stream, enabled, 0, 0
         self.in_place = stream.isatty()
 
     def update(self, outcome: Outcome) -> None:
+        if not self.enabled:
+            return
         self.done += 1
         self.failed += outcome.status == "failed"
         width = 30
@@ -169,7 +171,7 @@ class Progress:
         self.stream.flush()
 
     def close(self) -> None:
-        if self.in_place:
+        if self.enabled and self.in_place:
             self.stream.write("\n")
 
 
@@ -194,21 +196,21 @@ def grade_all(course: Path, env: dict, workers: int | None = None, scheduler: st
             outcomes[student] = Outcome(**{**earlier, "status": "unchanged"})
         else:
             todo.append(student)
-    bar = Progress(len(students)) if progress else None
+    bar = Progress(len(students), enabled=progress)
     for outcome in outcomes.values():
-        bar and bar.update(outcome)
+        bar.update(outcome)
     if todo:
-        with _executor(workers, scheduler) as executor:
+        with _Workers(workers, scheduler) as executor:
             for outcome in _grade_with(executor, course, todo, database, env):
                 outcomes[outcome.student] = outcome
-                bar and bar.update(outcome)
-    bar and bar.close()
+                bar.update(outcome)
+    bar.close()
     ordered = [outcomes[student] for student in students]
     write_report(course / REPORT, ordered)
     return ordered
 
 
-class _executor:
+class _Workers:
     """Local threads (each waits on one nbgrader process), or a Dask cluster's executor."""
 
     def __init__(self, workers: int | None, scheduler):
