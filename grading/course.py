@@ -71,6 +71,11 @@ def grading_env(changes: dict) -> dict:
     return env
 
 
+def gradebook_url(course: Path, database: str | None = None) -> str:
+    """``database`` if given, else the course's own SQLite gradebook, as nbgrader names it."""
+    return database or f"sqlite:///{course / 'gradebook.db'}"
+
+
 def database_option(database: str | None) -> list[str]:
     """nbgrader's option for a gradebook other than the course's ``gradebook.db`` (SQLite)."""
     return [f"--CourseDirectory.db_url={database}"] if database else []
@@ -153,7 +158,7 @@ def scores(course: Path, database: str | None = None) -> dict[str, dict[str, Not
     from nbgrader.api import Gradebook
 
     result: dict[str, dict[str, NotebookScore]] = {}
-    with Gradebook(database or f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gradebook:
+    with Gradebook(gradebook_url(course, database), COURSE_ID) as gradebook:
         for submission in gradebook.assignment_submissions(ASSIGNMENT):
             notebooks = result.setdefault(submission.student.id, {})
             for notebook in submission.notebooks:
@@ -168,7 +173,7 @@ def set_manual_grade(course: Path, student: str, notebook: str, grade_id: str, p
     """Record an instructor's mark for a hand-graded cell, as the formgrader would."""
     from nbgrader.api import Gradebook
 
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gradebook:
+    with Gradebook(gradebook_url(course), COURSE_ID) as gradebook:
         grade = gradebook.find_grade(grade_id, notebook, ASSIGNMENT, student)
         grade.manual_score = points
         grade.needs_manual_grade = False

@@ -57,8 +57,8 @@ class Outcome:
 
 
 def database_url(course: Path) -> str:
-    """The course's gradebook URL; for SQLite, with a long wait for the write lock."""
-    return f"sqlite:///{course / 'gradebook.db'}?timeout={SQLITE_WAIT_SECONDS}"
+    """The course's SQLite gradebook, with a long wait for the write lock."""
+    return f"{c.gradebook_url(course)}?timeout={SQLITE_WAIT_SECONDS}"
 
 
 def fingerprint(folder: Path) -> str:
@@ -111,8 +111,10 @@ def grade_one(course: str, student: str, database: str, env: dict) -> dict:
         raise InfrastructureError(f"nbgrader for {student} was killed by signal {signal}")
     outcome = Outcome(student, "graded" if result.returncode == 0 else "failed", round(seconds, 1),
                       round(measured.get("peak_rss_kb", 0) / 1024, 1), 1,
-                      cell_timeouts=log.count("CellTimeoutError") + log.count("Timeout waiting for execute reply"),
-                      kernel_deaths=log.count("Kernel died") + log.count("DeadKernelError"))
+                      # nbclient's own log lines: a timed-out cell is interrupted and the run goes
+                      # on; a dead kernel ends nbgrader's run of the submission (so at most one).
+                      cell_timeouts=log.count("Timeout waiting for execute reply"),
+                      kernel_deaths=int("DeadKernelError" in log))
     if result.returncode == 0:
         _receipt(course_path, student).write_text(json.dumps({"fingerprint": files, "outcome": asdict(outcome)}))
     else:
