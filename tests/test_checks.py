@@ -179,3 +179,126 @@ def test_largest_difference_does_not_wrap_around_in_uint8():
 def test_largest_difference_refuses_different_shapes():
     with pytest.raises(ValueError, match=r"\(2,\) and \(3,\)"):
         checks.largest_difference(np.zeros(2), np.zeros(3))
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain Keras models only: a student's cell can hand the checks any object
+
+
+class LooksRight:
+    """Not a Keras model, but answers like the right one: every attribute the checks used to read."""
+
+    def __init__(self):
+        real = dense_model()
+        self.layers, self.weights, self.name = real.layers, real.weights, "fake"
+
+    def count_params(self):
+        return EXPECTED
+
+    def predict(self, x, **kwargs):
+        return np.eye(10, dtype="float32")[np.zeros(len(x), dtype=int)]
+
+
+class CountsWhatItIsTold(keras.Sequential):
+    """A real Keras model of the wrong size that reports the right size."""
+
+    def count_params(self):
+        return EXPECTED
+
+    @property
+    def weights(self):
+        return dense_model().weights
+
+
+def small_wrong_model():
+    return CountsWhatItIsTold([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10)])
+
+
+def test_an_object_that_only_looks_like_a_model_is_rejected():
+    with pytest.raises(AssertionError, match="should be a plain Keras model, but it is a LooksRight"):
+        check_parameter_count(LooksRight(), EXPECTED)
+    with pytest.raises(AssertionError, match="plain Keras model"):
+        check_layer_types(LooksRight(), ["Flatten", "Dense", "Dense"])
+
+
+def test_a_keras_subclass_that_reports_the_right_count_is_rejected():
+    model = small_wrong_model()
+    assert model.count_params() == EXPECTED and sum(int(np.prod(w.shape)) for w in model.weights) == EXPECTED
+    with pytest.raises(AssertionError) as error:
+        check_parameter_count(model, EXPECTED)
+    message = str(error.value)
+    assert "CountsWhatItIsTold" in message and "keras.Sequential" in message and "plain Keras model" in message
+
+
+def test_counts_are_right_when_count_params_is_patched_everywhere(monkeypatch):
+    model = dense_model(hidden=101)
+    monkeypatch.setattr(keras.Model, "count_params", lambda self: EXPECTED)
+    monkeypatch.setattr(keras.layers.Layer, "count_params", lambda self: 0)
+    with pytest.raises(AssertionError) as error:
+        check_parameter_count(model, EXPECTED)
+    message = str(error.value)
+    assert "should have 308,310 parameters but has 311,393" in message
+    assert f"{3072 * 101 + 101:,}" in message  # per layer, counted from the weights too
+    check_parameter_count(dense_model(), EXPECTED)  # the right model still passes
+
+
+def test_a_genuine_model_passes_in_every_shape_the_course_uses():
+    functional_input = keras.Input((32, 32, 3))
+    functional = keras.Model(functional_input, keras.layers.Dense(10)(keras.layers.Flatten()(functional_input)))
+    nested = keras.Sequential([keras.Input((32, 32, 3)),
+                               keras.Sequential([keras.layers.RandomFlip("horizontal")], name="augmentation"),
+                               dense_model()])
+    for model in (dense_model(), functional, nested):
+        checks.check_keras_model(model)
+    nested.compile(loss="categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
+    checks.check_keras_model(nested)
+
+
+def test_a_layer_of_ones_own_inside_a_model_is_rejected():
+    class Memorising(keras.layers.Dense):
+        pass
+
+    model = keras.Sequential([keras.Input((4,)), keras.Sequential([Memorising(3)])])
+    with pytest.raises(AssertionError, match="layer 'memorising.*Memorising defined in"):
+        checks.check_keras_model(model)
+    with pytest.raises(AssertionError, match="Lambda layer"):
+        checks.check_keras_model(keras.Sequential([keras.Input((4,)), keras.layers.Lambda(lambda x: x * 0)]))
+
+
+def test_a_method_replaced_on_the_model_a_layer_or_keras_itself_is_rejected(monkeypatch):
+    model = dense_model()
+    model.predict = lambda x, **kwargs: np.zeros((len(x), 10))
+    with pytest.raises(AssertionError, match="its method predict is not Keras's own"):
+        checks.check_keras_model(model)
+
+    model = dense_model()
+    model.layers[1].call = lambda inputs: inputs
+    with pytest.raises(AssertionError, match="method call of its layer"):
+        checks.check_keras_model(model)
+
+    monkeypatch.setattr(keras.Model, "predict", lambda self, x, **kwargs: np.zeros((len(x), 10)))
+    with pytest.raises(AssertionError, match="its method predict is not Keras's own"):
+        checks.check_keras_model(dense_model())
+
+
+def test_a_look_alike_class_that_claims_to_be_keras_is_rejected():
+    Fake = type("Sequential", (keras.Sequential,), {"__module__": "keras.src.models.sequential"})
+    with pytest.raises(AssertionError, match="plain Keras model"):
+        checks.check_keras_model(Fake([keras.Input((4,)), keras.layers.Dense(2)]))
+
+
+def test_small_training_sample_is_made_in_the_test():
+    x, y = checks.small_training_sample(40)
+    assert x.shape == (40, 32, 32, 3) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    assert y.shape == (40, 10) and set(np.argmax(y, axis=1)) == set(range(10))
+    x_binary, y_binary = checks.small_training_sample(32, binary=True)
+    assert x_binary.shape == (32, 32, 32, 3) and y_binary.dtype == np.int32 and set(y_binary) == {0, 1}
+    np.testing.assert_array_equal(checks.small_training_sample(8)[0], checks.small_training_sample(8)[0])
+
+
+def test_recording_augment_adds_1000_and_records_the_training_flag():
+    recorder = checks.RecordingAugment()
+    out = np.asarray(recorder(np.zeros((2, 2, 2, 3)), training=True))
+    assert out.dtype == np.float32 and np.all(out == 1000)
+    recorder(np.zeros((1, 2, 2, 3)))
+    assert recorder.training_flags == [True, False]

@@ -270,3 +270,161 @@ def test_the_accuracy_check_uses_the_threshold_of_the_variant(monkeypatch):
     assert checks.check_test_accuracy(augmented, X, labels) == 0.5
     with pytest.raises(AssertionError, match="threshold 0.65 for part5_deeper/plain"):
         checks.check_test_accuracy(training.TrainedModel("part5_deeper", model=model, variant="plain"), X + 1, labels)
+
+
+# ---------------------------------------------------------------------------------------------
+# The accuracy tests measure the saved weights afresh: nothing a notebook cell left behind counts
+
+
+def build_flat(outputs=10, activation="softmax"):
+    return keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(),
+                             keras.layers.Dense(outputs, activation=activation)])
+
+
+@pytest.fixture
+def course_folder(in_tmp, monkeypatch, fixture_folder):
+    """A notebook folder, full mode, and the small CIFAR-10 copy (20 test images) as the data set."""
+    from cifar10_course import data
+
+    monkeypatch.setenv("COURSE_MODE", "full")
+    monkeypatch.setenv(data.PATH_VARIABLE, str(fixture_folder))
+    return in_tmp
+
+
+def save_weights_that_answer(part, targets, variant=None, outputs=10, activation="softmax"):
+    """Save weights of build_flat with which it answers ``targets`` (scores per test image)."""
+    from cifar10_course.data import load_course_test_data
+
+    x_test, _ = load_course_test_data()
+    flat = x_test.reshape(len(x_test), -1).astype("float64")
+    kernel = np.linalg.pinv(flat) @ np.asarray(targets, dtype="float64")  # 20 images, 3072 pixels: exact
+    model = build_flat(outputs, activation)
+    model.layers[-1].set_weights([kernel.astype("float32"), np.zeros(outputs, "float32")])
+    path = training.weights_path(part, variant)
+    path.parent.mkdir(exist_ok=True)
+    with training._keras_numpy_noise_silenced():
+        model.save_weights(path)
+
+
+def test_saved_weights_are_measured_on_test_data_loaded_by_the_check(course_folder, capsys):
+    from cifar10_course.data import load_course_test_data
+
+    _, y_test = load_course_test_data()
+    save_weights_that_answer("part2_mlp", 20 * y_test - 10)  # logits: +10 for the right class
+    assert checks.check_saved_model_accuracy("part2_mlp", build_flat) is None  # never a number
+    assert "Test accuracy: 1.0000 on 20 test images (part2_mlp: build_flat() with the weights in" in capsys.readouterr().out
+    classes, predicted = checks.saved_model_predictions("part2_mlp", build_flat)
+    np.testing.assert_array_equal(classes, y_test.argmax(axis=1))
+    np.testing.assert_array_equal(predicted, classes)
+
+    save_weights_that_answer("part2_mlp", np.roll(20 * y_test - 10, 1, axis=1))  # always one class off
+    with pytest.raises(AssertionError, match="Test accuracy 0.0000 is not above the threshold 0.40 for part2_mlp"):
+        checks.check_saved_model_accuracy("part2_mlp", build_flat)
+
+
+def test_the_binary_part_is_measured_on_animal_or_vehicle(course_folder):
+    from cifar10_course.data import load_course_test_data
+
+    _, y_test = load_course_test_data()
+    animal = np.isin(y_test.argmax(axis=1), checks.ANIMAL_CLASSES)
+    build_binary = lambda: build_flat(1, "sigmoid")  # noqa: E731
+    save_weights_that_answer("part4_binary", np.where(animal, 10.0, -10.0)[:, None], outputs=1, activation="sigmoid")
+    checks.check_saved_model_accuracy("part4_binary", build_binary)
+    save_weights_that_answer("part4_binary", np.where(animal, -10.0, 10.0)[:, None], outputs=1, activation="sigmoid")
+    with pytest.raises(AssertionError, match="Test accuracy 0.0000 is not above the threshold 0.85"):
+        checks.check_saved_model_accuracy("part4_binary", build_binary)
+
+
+def test_each_variant_is_measured_from_its_own_weights_file(course_folder):
+    from cifar10_course.data import load_course_test_data
+
+    _, y_test = load_course_test_data()
+    save_weights_that_answer("part5_deeper", 20 * y_test - 10, variant="augmented")
+    checks.check_saved_model_accuracy("part5_deeper", build_flat, variant="augmented")
+    with pytest.raises(AssertionError, match="No trained weights at trained_models/part5_deeper_plain.weights.h5"):
+        checks.check_saved_model_accuracy("part5_deeper", build_flat, variant="plain")
+
+
+def perfect_answers():
+    from cifar10_course.data import load_course_test_data
+
+    _, y_test = load_course_test_data()
+    return y_test
+
+
+def test_an_object_that_predicts_the_labels_gets_no_accuracy_points(course_folder):
+    """The old test trusted whatever a cell had put in `trained`: a look-up of the test labels passed."""
+    class LooksUpTheLabels:
+        def load_weights(self, path):
+            pass
+
+        def predict(self, x, **kwargs):
+            return perfect_answers()
+
+    fake = training.TrainedModel("part2_mlp", model=LooksUpTheLabels())
+    from cifar10_course.data import load_course_test_data
+
+    assert checks.check_test_accuracy(fake, *load_course_test_data()) == 1.0  # the old check is fooled
+    (course_folder / "trained_models").mkdir()
+    (course_folder / "trained_models" / "part2_mlp.weights.h5").write_bytes(b"")
+    with pytest.raises(AssertionError, match="What LooksUpTheLabels\\(\\) returns should be a plain Keras model"):
+        checks.check_saved_model_accuracy("part2_mlp", LooksUpTheLabels)
+
+
+def test_a_keras_model_with_a_predict_of_its_own_gets_no_accuracy_points(course_folder):
+    from cifar10_course.data import load_course_test_data
+
+    _, y_test = load_course_test_data()
+    save_weights_that_answer("part2_mlp", np.zeros_like(y_test))  # an untrained network
+
+    class Cheating(keras.Sequential):
+        def predict(self, x, **kwargs):
+            return perfect_answers()
+
+    def build_cheating():
+        return Cheating([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+
+    def build_patched():
+        model = build_flat()
+        model.predict = lambda x, **kwargs: perfect_answers()
+        return model
+
+    def build_with_compiled_answers():
+        model = build_flat()
+        model.predict_function = lambda iterator: perfect_answers()
+        return model
+
+    for build, message in ((build_cheating, "it is a Cheating"), (build_patched, "its method predict"),
+                           (build_with_compiled_answers, "Test accuracy 0.1000 is not above")):
+        with pytest.raises(AssertionError, match=message):
+            checks.check_saved_model_accuracy("part2_mlp", build)
+
+
+def test_a_rebuilt_copy_reuses_the_predictions_of_the_accuracy_check(course_folder):
+    from cifar10_course.data import load_course_test_data
+
+    x_test, y_test = load_course_test_data()
+    save_weights_that_answer("part2_mlp", 20 * y_test - 10)
+    checks.check_saved_model_accuracy("part2_mlp", build_flat)
+    kept = training._last_predictions["entry"][3]
+    same = training.load_trained_model("part2_mlp", build_flat).model  # another object, same weights
+    assert training.predict(same, x_test) is kept
+    assert training.accuracy(same, x_test, y_test) == 1.0
+    assert training.predict(build_flat(), x_test) is not kept  # other weights: predicted again
+
+
+def test_the_settings_check_refuses_a_model_that_lies_about_its_compile_settings(monkeypatch):
+    monkeypatch.setenv("COURSE_MODE", "fast")
+
+    def compiles_adam_but_says_sgd(model, x, y):
+        model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+        config = model.get_compile_config()
+        model.get_compile_config = lambda: {**config, "optimizer": "SGD"}
+        return model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+
+    run = checks.record_training(compiles_adam_but_says_sgd, build_small(), X, Y)
+    with pytest.raises(AssertionError, match="its method get_compile_config is not Keras's own"):
+        checks.check_training_settings(run, "part2_mlp", loss="categorical_crossentropy")
+    with pytest.raises(AssertionError, match="plain Keras model"):
+        checks.record_training(train_by_the_book, object(), X, Y)
+    assert "fit" not in vars(run.model)  # the recording fit is removed again
