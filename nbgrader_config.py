@@ -8,8 +8,12 @@ from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import GetGrades
 
 from cifar10_course.training import TRAINED_MODELS, weights_path
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
+
+from grading.execute import GuardedExecute
 from grading.feedback import HideHiddenTests
-from grading.kernels import IpcKernelManager
+from grading.sandbox import SandboxedKernelManager
 
 c = get_config()  # noqa: F821  (nbgrader provides get_config)
 
@@ -22,8 +26,15 @@ c.Execute.timeout = 120
 
 # Kernels talk to nbgrader over Unix sockets in Jupyter's runtime folder instead of TCP ports on
 # localhost: no port another user of the machine can connect to, and no "running over TCP without
-# encryption" warning from every kernel in the instructor's output (see grading/kernels.py).
-c.Execute.kernel_manager_class = IpcKernelManager
+# encryption" warning from every kernel in the instructor's output (see grading/kernels.py). Under
+# `python -m grading grade` each kernel also starts inside the sandbox (grading/sandbox.py).
+c.Execute.kernel_manager_class = SandboxedKernelManager
+
+# nbgrader's autograde steps, with its Execute replaced by one that grades a notebook whose kernel
+# died as it is, keeps a time budget per notebook, caps output and checks that no test ran with
+# replaced library functions (grading/execute.py, grading/guard.py).
+c.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                                       SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 
 # A grade cell that writes anything to stderr scores 0, even when it passed. TensorFlow, absl and
 # Keras's warnings write there, so every stderr output is dropped before grading: a test's verdict

@@ -4,8 +4,10 @@
     python -m grading demo [--mode M]  the main job: release, demo submissions, autograde,
                                        feedback, grades CSV and a score table
     python -m grading grade [--workers N | --scheduler ADDRESS] [--force] [--course DIR] [--database URL]
+                            [--no-sandbox]
                                        autograde every submission in DIR/submitted (default:
-                                       the repository root) with several workers at once
+                                       the repository root) with several workers at once, each
+                                       submission in the sandbox
 
 ``tools/demo.sh`` runs the demo with the environment set up first.
 """
@@ -62,18 +64,29 @@ def demo(mode: str | None) -> int:
 
 def grade(args) -> int:
     from grading.parallel import REPORT, grade_all
+    from grading.sandbox import SandboxUnavailable
 
     env = {name: os.environ[name] for name in ("COURSE_MODE", "CIFAR10_PATH") if os.environ.get(name)}
     course = Path(args.course).resolve()
     start = time.perf_counter()
-    outcomes = grade_all(course, env, workers=args.workers, scheduler=args.scheduler, force=args.force,
-                         database=args.database)
+    if args.no_sandbox:
+        print("WARNING: grading without the sandbox: students' code runs with your rights, memory, network "
+              "and files (--no-sandbox)", file=sys.stderr)
+    try:
+        outcomes = grade_all(course, env, workers=args.workers, scheduler=args.scheduler, force=args.force,
+                             database=args.database, sandbox=not args.no_sandbox)
+    except SandboxUnavailable as error:
+        print(f"Not grading: {error}\nFix the above (README: 'The sandbox'), or grade without it at your own "
+              "risk with --no-sandbox.", file=sys.stderr)
+        return 2
     counts = {status: sum(o.status == status for o in outcomes) for status in ("graded", "unchanged", "failed")}
     print(f"{len(outcomes)} submissions in {time.perf_counter() - start:.0f} s: "
           + ", ".join(f"{n} {status}" for status, n in counts.items()) + f"; telemetry in {course / REPORT}")
     for outcome in outcomes:
         if outcome.status == "failed":
-            print(f"  {outcome.student}: {outcome.reason}")
+            print(f"  {outcome.student}: failed: {outcome.reason}")
+        if outcome.notes:
+            print(f"  {outcome.student}: {outcome.notes}")
     return 1 if counts["failed"] else 0
 
 
@@ -89,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     parallel.add_argument("--scheduler", help="address of a Dask scheduler to grade on instead")
     parallel.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
     parallel.add_argument("--course", default=str(c.REPO), help="the nbgrader course folder")
+    parallel.add_argument("--no-sandbox", action="store_true",
+                          help="grade without the sandbox (only for code you trust: it runs with your rights)")
     parallel.add_argument("--database", help="the gradebook's URL (default: the course's gradebook.db, "
                           "SQLite); e.g. postgresql+psycopg://user@host/gradebook")
     args = parser.parse_args(argv)

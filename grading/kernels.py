@@ -17,13 +17,17 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
 from traitlets import default
 
 
-class IpcKernelManager(KernelManager):
-    """A ``KernelManager`` on the ``ipc`` transport, with its sockets in the runtime folder."""
+class IpcKernelManager(AsyncKernelManager):
+    """An ``AsyncKernelManager`` on the ``ipc`` transport, with its sockets in the runtime folder.
+
+    Asynchronous, as nbgrader's own default: with a blocking manager, nbclient waits forever for
+    the output of a kernel that died instead of reporting ``DeadKernelError``.
+    """
 
     @default("transport")
     def _default_transport(self) -> str:

@@ -16,8 +16,14 @@ are exactly those of sequential grading.
   operator, a lost Dask worker) is an infrastructure failure and is retried, up to
   :data:`ATTEMPTS` times; an nbgrader run that fails by itself is the submission's failure and is
   recorded with its reason, without retrying.
-- Telemetry: wall time, peak memory of the largest process (the student's kernel, as a rule),
-  attempts, cell timeouts and kernel deaths of every submission, in ``grading_report.csv``.
+- The sandbox (:mod:`grading.sandbox`): every submission gets its own cgroup and its kernels start
+  inside bubblewrap; grading refuses to start where that cannot be set up, unless the caller
+  passes ``sandbox=False`` (``--no-sandbox``). A submission also has a wall-clock budget
+  (:data:`SUBMISSION_BUDGET_SECONDS`): past it, its grading is stopped and recorded as failed.
+- Bad notebooks: a notebook that is not valid JSON or nbformat is graded as missing (0 points),
+  with a note, instead of failing the whole submission; the student's files stay untouched.
+- Telemetry: wall time, peak memory, attempts, cell timeouts, kernel deaths, sandbox violations
+  and notes for the student of every submission, in ``grading_report.csv``.
 """
 
 from __future__ import annotations
@@ -27,19 +33,29 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import nbformat
+
 from grading import course as c
+from grading import sandbox as sb
+from grading.execute import EVENTS_ENV
 
 RECEIPT = ".graded.json"
 REPORT = "grading_report.csv"
 ATTEMPTS = 3
 SQLITE_WAIT_SECONDS = 300
+SUBMISSION_BUDGET_SECONDS = 3600
+STAGING = ".grading-staged"  # readable copies of submissions with unreadable notebooks
 
 
 @dataclass
@@ -53,7 +69,9 @@ class Outcome:
     attempts: int = 0
     cell_timeouts: int = 0
     kernel_deaths: int = 0
-    reason: str = ""
+    sandbox_violations: str = ""  # e.g. "memory limit x1; refused forks x12; output truncated x1"
+    notes: str = ""  # what the student should be told beyond the feedback (e.g. an unreadable notebook)
+    reason: str = ""  # why grading failed
 
 
 def database_url(course: Path) -> str:
@@ -90,7 +108,19 @@ def last_grading(course: Path, student: str) -> dict | None:
     return receipt.get("outcome")
 
 
-def grade_one(course: str, student: str, database: str, env: dict) -> dict:
+@dataclass
+class Settings:
+    """How every submission is graded: the same for local workers and Dask workers."""
+
+    database: str
+    env: dict
+    limits: sb.Limits | None = None  # None: no sandbox
+    read_only: tuple = ()  # paths kernels may read besides Python (the data and its cache)
+    budget_seconds: int = SUBMISSION_BUDGET_SECONDS
+    nbgrader_options: tuple = ()  # e.g. ("--Execute.timeout=20",)
+
+
+def grade_one(course: str, student: str, settings: Settings) -> dict:
     """Autograde one submission in its own nbgrader process (this runs in a worker).
 
     Returns the fields of an :class:`Outcome`; raises :class:`InfrastructureError` when the
@@ -99,27 +129,112 @@ def grade_one(course: str, student: str, database: str, env: dict) -> dict:
     course_path = Path(course)
     submission = course_path / "submitted" / student / c.ASSIGNMENT
     files = fingerprint(submission)
-    command = [sys.executable, "-m", "grading.measure", sys.executable, "-m", "nbgrader", "autograde",
-               c.ASSIGNMENT, "--force", f"--student={student}", *c.database_option(database)]
-    start = time.perf_counter()
-    result = subprocess.run(command, cwd=course_path, env=c.grading_env(env), capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    measured = _measurement(result.stdout)
-    log = result.stdout + result.stderr
-    if measured.get("signal") or result.returncode < 0:
-        signal = measured.get("signal") or -result.returncode
-        raise InfrastructureError(f"nbgrader for {student} was killed by signal {signal}")
-    outcome = Outcome(student, "graded" if result.returncode == 0 else "failed", round(seconds, 1),
-                      round(measured.get("peak_rss_kb", 0) / 1024, 1), 1,
-                      # nbclient's own log lines: a timed-out cell is interrupted and the run goes
-                      # on; a dead kernel ends nbgrader's run of the submission (so at most one).
-                      cell_timeouts=log.count("Timeout waiting for execute reply"),
-                      kernel_deaths=int("DeadKernelError" in log))
-    if result.returncode == 0:
+    options, notes = _readable_submission(course_path, student)
+    env = dict(settings.env)
+    group = None
+    with tempfile.NamedTemporaryFile("r", prefix="grading-events-", suffix=".jsonl") as events:
+        env[EVENTS_ENV] = events.name
+        if settings.limits is not None:
+            group = sb.Cgroup.create(re.sub(r"[^\w.-]", "_", student), settings.limits)
+            env[sb.SANDBOX_ENV] = sb.Sandbox(group.path, settings.limits, list(settings.read_only),
+                                             protected=_course_files(course_path)).to_env()
+        command = [sys.executable, "-m", "grading.measure", sys.executable, "-m", "nbgrader", "autograde",
+                   c.ASSIGNMENT, "--force", f"--student={student}", *c.database_option(settings.database),
+                   *options, *settings.nbgrader_options]
+        start = time.perf_counter()
+        process = subprocess.Popen(command, cwd=course_path, env=c.grading_env(env), stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            stdout, stderr = process.communicate(timeout=settings.budget_seconds)
+            over_budget = False
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate()
+            over_budget = True
+        seconds = time.perf_counter() - start
+        counters = group.counters() if group else {}
+        if group:
+            group.remove()
+        recorded = [json.loads(line) for line in events.read().splitlines() if line.strip()]
+    _remove_staging(course_path, student)
+    measured = _measurement(stdout)
+    log = stdout + stderr
+    if not over_budget and (measured.get("signal") or process.returncode < 0):
+        signal_number = measured.get("signal") or -process.returncode
+        raise InfrastructureError(f"nbgrader for {student} was killed by signal {signal_number}")
+    kinds = Counter(event["event"] for event in recorded)
+    outcome = Outcome(student, "graded" if process.returncode == 0 and not over_budget else "failed",
+                      round(seconds, 1),
+                      counters.get("peak_memory_mb") or round(measured.get("peak_rss_kb", 0) / 1024, 1), 1,
+                      cell_timeouts=kinds["cell_timeout"], kernel_deaths=kinds["kernel_death"] + kinds["kernel_broken"],
+                      sandbox_violations=violations(recorded, counters), notes="; ".join(notes + student_notes(recorded)))
+    if over_budget:
+        outcome.reason = f"grading stopped after {settings.budget_seconds} s, the time budget of a submission"
+    elif process.returncode == 0:
         _receipt(course_path, student).write_text(json.dumps({"fingerprint": files, "outcome": asdict(outcome)}))
     else:
-        outcome.reason = failure_reason(log) or f"nbgrader exited with {result.returncode}"
+        outcome.reason = failure_reason(log) or f"nbgrader exited with {process.returncode}"
     return asdict(outcome)
+
+
+def _readable_submission(course: Path, student: str) -> tuple[list[str], list[str]]:
+    """nbgrader options and notes for a submission with notebooks that cannot be read.
+
+    nbgrader stops at the first unreadable notebook and deletes all it graded for the student;
+    a missing notebook it grades as 0 and goes on. So an unreadable notebook is left out of a
+    copy of the submission (the student's own files stay untouched) and graded as missing.
+    """
+    submission = course / "submitted" / student / c.ASSIGNMENT
+    expected = sorted(p.stem for p in (course / "source" / c.ASSIGNMENT).glob("*.ipynb"))
+    notes, unreadable = [], []
+    for name in expected:
+        path = submission / f"{name}.ipynb"
+        if not path.exists():
+            notes.append(f"{name}.ipynb was not submitted: 0 points for it")
+            continue
+        try:
+            nbformat.validate(nbformat.read(path, as_version=4))
+        except Exception as error:  # NotJSONError, ValidationError, UnicodeDecodeError, ...
+            unreadable.append(path.name)
+            notes.append(f"{path.name} is not a readable notebook ({type(error).__name__}: "
+                         f"{str(error).splitlines()[0][:120]}), so it was graded as missing: 0 points for it. "
+                         "Check that it opens in JupyterLab, and submit it again")
+    if not unreadable:
+        return [], notes
+    staged = course / STAGING / student / c.ASSIGNMENT
+    _remove_staging(course, student)
+    shutil.copytree(submission, staged, ignore=shutil.ignore_patterns(*unreadable))
+    return [f"--CourseDirectory.submitted_directory={STAGING}"], notes
+
+
+def _remove_staging(course: Path, student: str) -> None:
+    shutil.rmtree(course / STAGING / student, ignore_errors=True)
+
+
+def _course_files(course: Path) -> list[str]:
+    """Files nbgrader restores from ``source/`` into every submission (the helper package):
+    read-only in the sandbox, so one notebook cannot rewrite the checks of the next."""
+    return sorted(p.name for p in (course / "source" / c.ASSIGNMENT).iterdir() if p.suffix != ".ipynb")
+
+
+def violations(events: list[dict], counters: dict) -> str:
+    """One line of what a submission ran into: the sandbox's limits and the grader's checks."""
+    found = Counter()
+    found["memory limit"] += counters.get("memory_kills", 0)
+    found["refused forks"] += counters.get("refused_forks", 0)
+    for event in events:
+        if event["event"] == "kernel_death" and "CPU time" in event.get("reason", ""):
+            found["CPU time limit"] += 1
+        elif event["event"] in ("output_truncated", "notebook_budget", "kernel_broken"):
+            found[event["event"].replace("_", " ")] += 1
+        elif event["event"] == "integrity":
+            found["replaced " + ", ".join(event["replaced"])] += 1
+    return "; ".join(f"{name} x{count}" for name, count in found.items() if count)
+
+
+def student_notes(events: list[dict]) -> list[str]:
+    """Kernel deaths, as the student should read them (the cells' own outputs say the rest)."""
+    return [f"{event['notebook']}: the kernel died: {event['reason']}" for event in events if event["event"] == "kernel_death"]
 
 
 _EXCEPTION = re.compile(r"^\s*([\w.]+(?:Error|Exception)): (.*)$")
@@ -179,17 +294,32 @@ class Progress:
 
 def grade_all(course: Path, env: dict, workers: int | None = None, scheduler: str | None = None,
               students: list[str] | None = None, database: str | None = None,
-              force: bool = False, progress: bool = True) -> list[Outcome]:
+              force: bool = False, progress: bool = True, sandbox: bool = True,
+              limits: sb.Limits | None = None, budget_seconds: int = SUBMISSION_BUDGET_SECONDS,
+              nbgrader_options: tuple = ()) -> list[Outcome]:
     """Grade the submissions of ``students`` (default: every one in ``submitted/``).
 
     ``workers`` local threads each drive one nbgrader process (default: one per CPU); with
     ``scheduler`` (a Dask address, or a ``distributed.Client``) the work goes to that cluster
-    instead. ``force`` regrades unchanged submissions too. Writes ``grading_report.csv`` into the
-    course folder and returns the outcomes in the order of ``students``.
+    instead. ``force`` regrades unchanged submissions too. Each submission runs in the sandbox
+    with ``limits`` (default: :class:`grading.sandbox.Limits`, with the CPUs shared among the
+    workers); ``sandbox=False`` grades without it. Raises :class:`grading.sandbox.SandboxUnavailable`
+    when the sandbox cannot be set up here. Writes ``grading_report.csv`` into the course folder and
+    returns the outcomes in the order of ``students``.
     """
     course = Path(course).resolve()
     students = submitted(course) if students is None else list(students)
-    database = database or database_url(course)
+    if sandbox:
+        found = sb.problems()
+        if found:
+            raise sb.SandboxUnavailable("the sandbox for students' code cannot be set up on this machine:\n  - "
+                                        + "\n  - ".join(found))
+        if limits is None:
+            limits = sb.Limits(cpu_cores=max(1.0, (os.cpu_count() or 1) / (workers or os.cpu_count() or 1)))
+    env = dict(env)
+    read_only = tuple(_data_paths(env)) if sandbox else ()
+    settings = Settings(database or database_url(course), env, limits if sandbox else None, read_only,
+                        budget_seconds, tuple(nbgrader_options))
     outcomes: dict[str, Outcome] = {}
     todo = []
     for student in students:
@@ -203,7 +333,7 @@ def grade_all(course: Path, env: dict, workers: int | None = None, scheduler: st
         bar.update(outcome)
     if todo:
         with _Workers(workers, scheduler) as executor:
-            for outcome in _grade_with(executor, course, todo, database, env):
+            for outcome in _grade_with(executor, course, todo, settings):
                 outcomes[outcome.student] = outcome
                 bar.update(outcome)
     bar.close()
@@ -238,7 +368,24 @@ class _Workers:
             self.client.close()
 
 
-def _grade_with(executor, course: Path, students: list[str], database: str, env: dict):
+def _data_paths(env: dict) -> list[str]:
+    """What kernels read besides Python: the CIFAR-10 copy and the decoded-array cache, which is
+    filled here first (read-only in the sandbox, so no submission can poison it for the next).
+    Points ``env`` (the kernels' environment) at that cache."""
+    from cifar10_course import data
+
+    env.setdefault(data.CACHE_VARIABLE, str(data.cache_root()))
+    paths = [env[data.CACHE_VARIABLE]]
+    if env.get("CIFAR10_PATH"):
+        paths.append(env["CIFAR10_PATH"])
+        try:
+            data.load_cifar10_arrays(env["CIFAR10_PATH"])
+        except Exception:  # a broken copy: the notebooks say so in their own output
+            pass
+    return paths
+
+
+def _grade_with(executor, course: Path, students: list[str], settings: Settings):
     """Yield outcomes as the executor finishes them; a killed nbgrader process is started again.
 
     (On Dask, the scheduler also reruns by itself the task of a worker that was lost.)
@@ -248,7 +395,7 @@ def _grade_with(executor, course: Path, students: list[str], database: str, env:
 
     def start(student):
         attempts[student] += 1
-        running[executor.submit(grade_one, str(course), student, database, env)] = student
+        running[executor.submit(grade_one, str(course), student, settings)] = student
 
     for student in students:
         start(student)

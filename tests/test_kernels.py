@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -9,21 +10,25 @@ from grading.kernels import IpcKernelManager
 
 
 def test_kernel_in_another_folder_answers_over_unix_sockets(tmp_path):
+    asyncio.run(_start_run_and_stop(tmp_path))
+
+
+async def _start_run_and_stop(tmp_path):
     manager = IpcKernelManager(kernel_name="python3")
-    manager.start_kernel(cwd=str(tmp_path))  # nbclient starts kernels in the notebook's folder.
+    await manager.start_kernel(cwd=str(tmp_path))  # nbclient starts kernels in the notebook's folder.
     client = manager.client()
     client.start_channels()
     try:
-        client.wait_for_ready(timeout=60)
+        await client.wait_for_ready(timeout=60)
         assert manager.transport == "ipc" and Path(manager.ip).is_absolute()
         assert len(f"{manager.ip}-{manager.shell_port}") < 108  # A Unix socket path's limit.
-        reply = client.execute_interactive("import os; print(os.getcwd())", timeout=30)
+        reply = await client.execute_interactive("import os; print(os.getcwd())", timeout=30)
         assert reply["content"]["status"] == "ok"
         sockets = list(Path(manager.ip).parent.glob(Path(manager.ip).name + "-*"))
         assert sockets, "the kernel should listen on socket files beside its connection file"
     finally:
         client.stop_channels()
-        manager.shutdown_kernel(now=True)
+        await manager.shutdown_kernel(now=True)
     assert not list(Path(manager.ip).parent.glob(Path(manager.ip).name + "-*")), "sockets are removed on shutdown"
 
 

@@ -10,14 +10,19 @@ from .environment import set_log_levels
 set_log_levels()  # Before anything can import TensorFlow.
 
 from .checks import (  # noqa: E402
+    RecordingAugment,
     check_array,
+    check_keras_model,
     check_layer_types,
     check_parameter_count,
     check_history,
+    check_saved_model_accuracy,
     check_test_accuracy,
     check_training_settings,
     largest_difference,
     record_training,
+    saved_model_predictions,
+    small_training_sample,
 )
 from .data import (  # noqa: E402
     CLASS_NAMES,
@@ -41,11 +46,14 @@ from .training import is_grading, train_or_load  # noqa: E402
 
 __all__ = [
     "CLASS_NAMES",
+    "RecordingAugment",
     "budget",
     "check_array",
+    "check_keras_model",
     "check_layer_types",
     "check_parameter_count",
     "check_history",
+    "check_saved_model_accuracy",
     "check_test_accuracy",
     "check_training_settings",
     "current_mode",
@@ -61,9 +69,11 @@ __all__ = [
     "print_environment_report",
     "record_training",
     "quiet_tensorflow",
+    "saved_model_predictions",
     "seed_everything",
     "show_augmented_images",
     "show_image_grid",
+    "small_training_sample",
     "stratified_subset",
     "train_or_load",
 ]

@@ -3,22 +3,142 @@
 Each check returns nothing when all is well and raises ``AssertionError`` otherwise, with a message
 that says what was expected and what was found, so a failed nbgrader cell explains itself. NumPy
 is the only import at module level; the model checks use whatever Keras model they are given.
+
+A student may add cells anywhere, and a cell can rebind any global a test reads. So the graded
+checks take nothing from the notebook but the student's own functions: they build models with the
+student's build function, load the weights file the training cell saved, load the course's data
+themselves, and accept only plain Keras models (:func:`check_keras_model`), whose layers,
+weights and predictions are Keras's own.
 """
 
 from __future__ import annotations
 
+import inspect
+import math
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
 
 
+# ---------------------------------------------------------------------------------------------
+# Plain Keras models: the only kind the model checks accept
+
+# Methods through which the checks read a model or a layer: each must still be Keras's own.
+_MODEL_METHODS = ("__call__", "call", "predict", "predict_step", "make_predict_function", "fit",
+                  "get_compile_config", "load_weights")
+_LAYER_METHODS = ("__call__", "call")
+_PLAIN_KERAS = ("a plain Keras model, made with keras.Sequential([...]) or keras.Model(inputs, outputs) "
+                "from Keras's own layers")
+
+
+def _from_keras(thing) -> bool:
+    """True for a function or object that Keras (or this package) defines."""
+    module = getattr(thing, "__module__", None)
+    if not isinstance(module, str):
+        module = type(thing).__module__
+    return module.split(".")[0] in {"keras", "cifar10_course"}
+
+
+def _keras_class(cls) -> bool:
+    """True for a class that Keras itself defines, not a subclass or look-alike made elsewhere."""
+    module = getattr(cls, "__module__", "") or ""
+    if module.split(".")[0] != "keras":
+        return False
+    return getattr(sys.modules.get(module), cls.__qualname__, None) is cls
+
+
+def _replaced_methods(thing, names) -> list[str]:
+    """The methods of ``thing`` that are not Keras's own: replaced on the object or on its class."""
+    replaced = []
+    cls = type(thing)
+    for name, value in vars(thing).items():  # thing.predict = ... hides the class's method
+        if name == "loss":  # compile() keeps the loss it is given there, a function of one's own too.
+            continue
+        try:
+            on_class = inspect.getattr_static(cls, name)
+        except AttributeError:
+            continue
+        if (inspect.isfunction(on_class) or isinstance(on_class, (staticmethod, classmethod))) and (
+                callable(value) and not _from_keras(value)):
+            replaced.append(name)
+    for name in names:  # keras.Model.predict = ... changes every model
+        try:
+            on_class = inspect.getattr_static(cls, name)
+        except AttributeError:
+            continue
+        function = on_class.fget if isinstance(on_class, property) else on_class
+        function = getattr(function, "__func__", function)
+        if not _from_keras(function) and name not in replaced:
+            replaced.append(name)
+    return replaced
+
+
+def plain_keras_problem(model) -> str | None:
+    """Why ``model`` is not a plain Keras model, or None when it is one.
+
+    Plain: an object of Keras's own Sequential or Functional class (not a subclass), every layer
+    inside it (nested ones too) of one of Keras's own layer classes, no Lambda layer (a function of
+    one's own), and no method that the checks use replaced on the model, a layer or their classes.
+    """
+    try:
+        keras = sys.modules.get("keras")
+        cls = type(model)
+        if keras is None or not isinstance(model, keras.Model) or not _keras_class(cls):
+            where = f"defined in {cls.__module__}" if cls.__module__ != "builtins" else "a Python built-in"
+            return f"it is {_article(cls.__name__)} {cls.__name__} ({where}), not {_PLAIN_KERAS}"
+        replaced = _replaced_methods(model, _MODEL_METHODS)
+        if replaced:
+            return f"its method {', '.join(replaced)} is not Keras's own: it should be {_PLAIN_KERAS}"
+        try:
+            layers = list(model._flatten_layers(include_self=False, recursive=True))
+        except Exception:  # A Keras without this private helper: the top-level layers only.
+            layers = list(model.layers)
+        for layer in layers:
+            layer_cls = type(layer)
+            if not _keras_class(layer_cls):
+                return (f"its layer {layer.name!r} is {_article(layer_cls.__name__)} {layer_cls.__name__} "
+                        f"defined in {layer_cls.__module__}, not one of Keras's own layers: it should be "
+                        f"{_PLAIN_KERAS}")
+            if layer_cls.__name__ == "Lambda":
+                return (f"its layer {layer.name!r} is a Lambda layer, which runs a function of its own; "
+                        "the networks of this course need none")
+            replaced = _replaced_methods(layer, _LAYER_METHODS)
+            if replaced:
+                return (f"the method {', '.join(replaced)} of its layer {layer.name!r} is not Keras's own: "
+                        f"it should be {_PLAIN_KERAS}")
+    except Exception as error:  # Whatever a strange object raises, it is no plain model.
+        return f"it could not be inspected ({type(error).__name__}: {error}); it should be {_PLAIN_KERAS}"
+    return None
+
+
+def check_keras_model(model, name: str = "The model") -> None:
+    """Check that ``model`` is a plain Keras model (see :func:`plain_keras_problem`).
+
+    The model checks read a model's layers, weights and predictions, so they accept only what
+    Keras itself made: a subclass or a look-alike could answer anything.
+    """
+    problem = plain_keras_problem(model)
+    if problem is not None:
+        raise AssertionError(f"{name} should be a plain Keras model, but {problem}. The tests "
+                             "read its layers, weights and predictions, so they accept only Keras's "
+                             "own classes.")
+
+
+def _parameter_count(layer_or_model) -> int:
+    """Parameters counted from the weights' shapes, not by the object's count_params()."""
+    return sum(math.prod(int(size) for size in tuple(weight.shape)) for weight in layer_or_model.weights)
+
+
 def check_parameter_count(model, expected: int) -> None:
     """Check that ``model`` has ``expected`` parameters; on failure, list them layer by layer.
 
-    The total is summed from ``model.weights`` rather than taken from ``model.count_params()``,
-    so redefining ``count_params`` cannot make a wrong model pass.
+    Only a plain Keras model passes (:func:`check_keras_model`), and the total is summed from the
+    shapes of its weights rather than taken from ``model.count_params()``, so redefining
+    ``count_params`` cannot make a wrong model pass.
     """
-    found = sum(int(np.prod(weight.shape)) for weight in model.weights)
+    check_keras_model(model)
+    found = _parameter_count(model)
     if found == expected:
         return
     lines = [
@@ -27,7 +147,7 @@ def check_parameter_count(model, expected: int) -> None:
         f"  {'layer':<24} {'type':<20} {'output shape':<22} {'parameters':>12}",
     ]
     for layer in model.layers:
-        count = f"{layer.count_params():,}" if layer.built else "not built"
+        count = f"{_parameter_count(layer):,}" if layer.built else "not built"
         lines.append(
             f"  {layer.name:<24} {type(layer).__name__:<20} {_output_shape(layer):<22} {count:>12}"
         )
@@ -117,8 +237,10 @@ def _article(word: str) -> str:
 def check_layer_types(model, expected) -> None:
     """Check that the model's layers have the Keras classes ``expected``, e.g. ``["Dense"]``.
 
-    On failure the message shows both lists and the first position where they differ.
+    On failure the message shows both lists and the first position where they differ. Only a
+    plain Keras model passes (:func:`check_keras_model`).
     """
+    check_keras_model(model)
     expected = list(expected)
     found = [type(layer).__name__ for layer in model.layers]
     if found == expected:
@@ -150,7 +272,9 @@ def check_test_accuracy(trained, x_test, y_test) -> float:
     """Check that a :class:`~cifar10_course.training.TrainedModel` beats its part's threshold.
 
     Prints the accuracy beside the threshold and returns it. A model that could not be built or
-    loaded fails with the reason recorded by ``train_or_load``.
+    loaded fails with the reason recorded by ``train_or_load``. The notebooks' graded tests use
+    :func:`check_saved_model_accuracy` instead, which trusts neither a ``TrainedModel`` that a
+    cell may have replaced nor the notebook's test images.
     """
     from .modes import budget, current_mode
     from .training import accuracy
@@ -169,6 +293,98 @@ def check_test_accuracy(trained, x_test, y_test) -> float:
             "then run the training cell again."
         )
     return found
+
+
+# The labels a part's model is graded on, from the ten classes, when they are not the classes
+# themselves: Part 4 tells animals (1) from vehicles (0).
+ANIMAL_CLASSES = (2, 3, 4, 5, 6, 7)  # bird, cat, deer, dog, frog, horse
+_TASK_LABELS = {"part4_binary": lambda classes: np.isin(classes, ANIMAL_CLASSES).astype("int32")}
+
+
+def _saved_model_scores(part: str, build, variant: str | None):
+    """Rebuild the saved model of ``part`` and predict the course's test images, loaded here.
+
+    Returns the model's outputs, the true classes (0-9) and the model as loaded. Fails with the
+    advice of :func:`~cifar10_course.training.load_trained_model` when there is no usable model.
+    """
+    from .data import load_course_test_data
+    from .environment import quiet_tensorflow
+    from .training import load_trained_model, remember_predictions
+
+    quiet_tensorflow()
+    trained = load_trained_model(part, build, variant)
+    if trained.model is not None:  # What the build function made comes first: weights do not fix it.
+        check_keras_model(trained.model, f"What {getattr(build, '__name__', 'the build function')}() returns")
+    if trained.problem:
+        raise AssertionError(trained.problem)
+    x_test, y_test = load_course_test_data()
+    model = trained.model
+    model.predict_function = None  # Keras compiles its own predict function, whatever was set before.
+    scores = np.asarray(model.predict(x_test, batch_size=500, verbose=0))
+    remember_predictions(model, x_test, scores)  # The notebook's next cells may ask for the same.
+    return scores, np.argmax(y_test, axis=1), trained
+
+
+def check_saved_model_accuracy(part: str, build, variant: str | None = None) -> None:
+    """Check that the network saved by ``part``'s training cell beats the part's threshold.
+
+    Measured afresh, whatever the notebook's variables hold: the network is built again with the
+    student's ``build`` function, given the weights that the training cell saved (the file that is
+    submitted), and tested on the course's test images, loaded here. Prints the accuracy beside
+    the threshold; returns nothing, so that a test cell never ends in a number.
+    """
+    from .modes import budget, current_mode
+    from .training import accuracy_of_scores, weights_path
+
+    scores, classes, trained = _saved_model_scores(part, build, variant)
+    labels = _TASK_LABELS.get(part, lambda found: found)(classes)
+    found = accuracy_of_scores(scores, labels)
+    threshold = budget(part).threshold(variant)
+    mode = current_mode().name
+    print(f"Test accuracy: {found:.4f} on {len(labels):,} test images ({trained.name}: "
+          f"{getattr(build, '__name__', 'the network')}() with the weights in {weights_path(part, variant)}; "
+          f"needed: above {threshold:.2f} in {mode} mode)")
+    if not found > threshold:
+        raise AssertionError(
+            f"Test accuracy {found:.4f} is not above the threshold {threshold:.2f} for "
+            f"{trained.name} in {mode} mode. Check the architecture and the training settings, "
+            "then run the training cell again.")
+
+
+def saved_model_predictions(part: str, build, variant: str | None = None):
+    """``(true_classes, predicted_classes)`` of the saved model on the course's test images.
+
+    Like :func:`check_saved_model_accuracy`, the model is built again with ``build`` and given the
+    weights its training cell saved, and the test images are loaded here.
+    """
+    scores, classes, _ = _saved_model_scores(part, build, variant)
+    return classes, scores.argmax(axis=1)
+
+
+def small_training_sample(count: int, binary: bool = False, seed: int = 0):
+    """``count`` random images (float32 in [0, 1], 32x32x3) with labels, made here for a test.
+
+    Labels are one-hot rows over ten classes, or with ``binary=True`` integer labels 0 and 1;
+    every class appears. Enough to run a training function for one epoch and look at what it did.
+    """
+    rng = np.random.default_rng(seed)
+    images = rng.random((count, 32, 32, 3), dtype=np.float32)
+    if binary:
+        return images, (np.arange(count) % 2).astype("int32")
+    return images, np.eye(10, dtype="float32")[np.arange(count) % 10]
+
+
+class RecordingAugment:
+    """Stands in for an augmentation model: adds 1000 to every pixel and records ``training``."""
+
+    def __init__(self):
+        self.training_flags = []
+
+    def __call__(self, images, training=False):
+        from .environment import quiet_tensorflow
+
+        self.training_flags.append(training)
+        return quiet_tensorflow().ops.convert_to_tensor(np.asarray(images, dtype="float32") + 1000)
 
 
 def _name_of(setting) -> str:
@@ -201,13 +417,13 @@ def record_training(train, model, x, y) -> TrainingRun:
     The visible test checks the returned History; the hidden test checks the recorded settings
     with :func:`check_training_settings`, so the model is trained once for both. Each fit runs one
     epoch, whatever it asks for: the epochs are checked from the recorded arguments, and running
-    all 20 on a small sample would only add seconds to the grading of every submission.
+    all 20 on a small sample would only add seconds to the grading of every submission. Only a
+    plain Keras model is trained (:func:`check_keras_model`): the tests hand over a fresh one.
     """
-    import inspect
-
     from .environment import quiet_tensorflow
 
     keras = quiet_tensorflow()
+    check_keras_model(model)
     run = TrainingRun(getattr(train, "__name__", "the training function"), model, x, y, None)
     real_fit = model.fit
 
@@ -219,7 +435,10 @@ def record_training(train, model, x, y) -> TrainingRun:
         return real_fit(**arguments)
 
     model.fit = recording_fit
-    run.history = train(model, x, y)
+    try:
+        run.history = train(model, x, y)
+    finally:
+        vars(model).pop("fit", None)  # Keras's own fit again.
     return run
 
 
@@ -247,6 +466,7 @@ def check_training_settings(run: TrainingRun, part: str, loss: str, optimizer: s
     from .modes import budget
 
     wanted, name, model = budget(part), run.name, run.model
+    check_keras_model(model, f"The model after {name}")  # Its settings are read from Keras itself.
     if len(run.fit_calls) != 1:
         raise AssertionError(f"{name} should call model.fit once, but called it {len(run.fit_calls)} times.")
     fitted = run.fit_calls[0]
