@@ -212,7 +212,9 @@ class SandboxedKernelManager(IpcKernelManager):
         if sandbox is None:
             return command
         cwd = Path(self._launch_args.get("cwd") or os.getcwd()).resolve()
-        wrapped = ["prlimit", f"--cpu={sandbox.limits.cpu_seconds}", f"--fsize={sandbox.limits.file_mb * 2**20}",
+        # CPU: SIGXCPU at the soft limit (so the death can be named), SIGKILL 5 s later at the hard one.
+        cpu = sandbox.limits.cpu_seconds
+        wrapped = ["prlimit", f"--cpu={cpu}:{cpu + 5}", f"--fsize={sandbox.limits.file_mb * 2**20}",
                    "--core=0", "--", *bubblewrap(sandbox, cwd, self.private_folder, self._launch_args.get("env") or os.environ),
                    "--", *command]
         return ["sh", "-c", f"{Cgroup(sandbox.cgroup).join_command()}; exec {shlex.join(wrapped)}"]
