@@ -71,7 +71,7 @@ class GuardedExecute(Execute):
         self.notebook_name = Path((resources or {}).get("unique_key", "notebook")).name
         self.kept_output_bytes, self.output_truncated = 0, False
         deadline = time.monotonic() + self.notebook_budget
-        stopped, restarts, self.pending_note = None, 0, None
+        stopped, self.restarts, self.pending_note = None, 0, None
         self._start_kernel()
         try:
             for index, cell in enumerate(self.nb.cells):
@@ -81,34 +81,25 @@ class GuardedExecute(Execute):
                     stopped = (f"the notebook used up its time budget of {self.notebook_budget} s, so this "
                                "cell and the ones after it did not run")
                     self._record("notebook_budget")
+                graded = cell.metadata.get("nbgrader", {}).get("grade", False)
+                if stopped is None and graded and not self._attest(cell, before=True):
+                    # The kernel cannot even run the grader's check: the notebook broke it. The test
+                    # runs in a fresh kernel instead, as after a death.
+                    self._record("kernel_broken")
+                    stopped = self._fresh_kernel_or_stop(
+                        "the notebook left its kernel unable to run tests, so this cell and the ones after it did not run")
                 if stopped is not None:
                     cell.outputs = [error_output("NotRun", stopped)]
                     continue
-                graded = cell.metadata.get("nbgrader", {}).get("grade", False)
-                if graded and not self._attest(cell, before=True):
-                    # The kernel cannot even run the grader's check: the notebook broke it. The test
-                    # runs in a fresh kernel instead (as after a death), which counts as a restart.
-                    self._record("kernel_broken")
-                    self._stop_kernel()
-                    if restarts == self.kernel_restarts:
-                        stopped = "the notebook left its kernel unable to run tests, so the cells after this did not run"
-                        cell.outputs = [error_output("NotRun", stopped)]
-                        continue
-                    restarts += 1
-                    self._start_kernel()
                 try:
                     self.preprocess_cell(cell, resources, index)
                 except DeadKernelError:
                     reason = self._death_reason()
                     self._record("kernel_death", reason=reason)
                     cell.outputs.append(error_output("KernelDied", f"The kernel died while running this cell: {reason}."))
-                    self._stop_kernel()
-                    if restarts == self.kernel_restarts:
-                        stopped = (f"the kernel died {restarts + 1} times in this notebook, so the cells after "
-                                   "the last death did not run")
-                        continue
-                    restarts += 1
-                    self._start_kernel()  # the next cells run in a fresh kernel, as after "Restart"
+                    stopped = self._fresh_kernel_or_stop(
+                        f"the kernel died {self.restarts + 1} times in this notebook, so the cells after the last "
+                        "death did not run")
                     continue
                 if graded:
                     if self.pending_note is not None:
@@ -129,6 +120,16 @@ class GuardedExecute(Execute):
         info = self.wait_for_reply(self.kc.kernel_info())
         self.nb.metadata["language_info"] = info["content"]["language_info"]
         self._install_guard()
+
+    def _fresh_kernel_or_stop(self, why: str) -> str | None:
+        """Replace the kernel, as "Restart" would; once :attr:`kernel_restarts` are used up, stop
+        instead and return ``why``, the message for the cells that will not run."""
+        self._stop_kernel()
+        if self.restarts == self.kernel_restarts:
+            return why
+        self.restarts += 1
+        self._start_kernel()
+        return None
 
     def _stop_kernel(self) -> None:
         if self.km is not None:

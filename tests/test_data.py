@@ -7,7 +7,6 @@ import pickle
 import shutil
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import numpy as np
