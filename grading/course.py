@@ -252,17 +252,27 @@ def make_demo_submissions(course: Path, env: dict) -> dict[str, float]:
 
 
 def grade_demo_round(course: Path, env: dict) -> dict:
-    """The whole round in ``course``: release, demo submissions, autograde, manual marks, feedback, CSV."""
+    """The whole round in ``course``: release, demo submissions, autograde, manual marks, feedback, CSV.
+
+    The demo students are graded as an instructor grades a class (:func:`grading.parallel.grade_all`,
+    two at a time), in the sandbox where this machine can set it up; elsewhere without it, saying so
+    (they are the instructor's own notebooks).
+    """
+    from grading import parallel, sandbox
+
     timings = {}
     start = time.perf_counter()
     generate_release(course)
     timings["generate_release"] = time.perf_counter() - start
     timings["run_solution_notebooks"] = sum(make_demo_submissions(course, env).values())
-    for student in DEMO_STUDENTS:
-        start = time.perf_counter()
-        print(f"Autograding {student} ...", flush=True)
-        autograde(course, [student], env)
-        timings[f"autograde_{student}"] = time.perf_counter() - start
+    missing = sandbox.problems()
+    print("Autograding " + ", ".join(DEMO_STUDENTS)
+          + (" in the sandbox ..." if not missing else f" without the sandbox ({'; '.join(missing)}) ..."), flush=True)
+    for outcome in parallel.grade_all(course, env, workers=2, students=list(DEMO_STUDENTS), progress=False,
+                                      sandbox=not missing):
+        if outcome.status != "graded":
+            raise GradingError(f"autograding {outcome.student} failed: {outcome.reason}")
+        timings[f"autograde_{outcome.student}"] = outcome.seconds
     for (notebook, grade_id), points in MANUAL_GRADES.items():
         set_manual_grade(course, "demo_solution", notebook, grade_id, points)
     start = time.perf_counter()
