@@ -14,8 +14,8 @@ never stored in the notebook or its history) and calls :func:`install`. From the
   any student code ran, and lives only in this module's closures, so a notebook can neither forge
   an attestation nor silence one without the grader noticing.
 - The same hook refuses the few interpreter back doors that would reach those closures or
-  rewrite functions in place: ``gc`` object walks, replacing a function's ``__code__``, and
-  calling C functions through ``ctypes``.
+  rewrite functions in place: ``gc`` object walks, replacing a function's ``__code__``, calling C
+  functions through ``ctypes``, and opening ``/proc/<pid>/mem``.
 
 What it does not stop: a student's code that computes wrong answers honestly; that is what the
 tests are for.
@@ -171,5 +171,7 @@ def install(key_path, attest_path, preload=()):
             raise RuntimeError(f"{event} is not available while a notebook is graded")
         elif event == "object.__setattr__" and len(args) > 1 and args[1] == "__code__":
             raise RuntimeError("replacing a function's __code__ is not allowed while a notebook is graded")
+        elif event == "open" and isinstance_(args[0], str_) and args[0].startswith("/proc/") and args[0].endswith("/mem"):
+            raise RuntimeError("opening a process's memory is not allowed while a notebook is graded")
 
     sys.addaudithook(hook)

@@ -90,11 +90,13 @@ def test_a_method_added_to_a_class_and_the_back_doors_are_refused(tmp_path, monk
         new_code_cell("import gc\ngc.get_objects()"),
         new_code_cell("import ctypes\nctypes.pythonapi.Py_IncRef(ctypes.py_object(1))"),
         new_code_cell("def f(): return 1\nf.__code__ = (lambda: 2).__code__"),
+        new_code_cell("open('/proc/self/mem', 'rb')"),
         graded_cell("assert True", "after"),
     ], monkeypatch=monkeypatch)
     assert errors(cells[2]) == ["RuntimeError: gc.get_objects is not available while a notebook is graded"]
     assert errors(cells[3])[0].startswith("RuntimeError: ctypes.") and "not available while a notebook is graded" in errors(cells[3])[0]
     assert errors(cells[4]) == ["RuntimeError: replacing a function's __code__ is not allowed while a notebook is graded"]
+    assert errors(cells[5]) == ["RuntimeError: opening a process's memory is not allowed while a notebook is graded"]
     assert errors(cells["after"]) == [] and not [e for e in events if e["event"] == "integrity"]
 
 
