@@ -17,12 +17,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import FULL_COPY
+from conftest import FULL_COPY, require_sandbox
 from grading import corpus
 from grading import course as c
 from grading import parallel
 from grading.sandbox import Limits
-from test_parallel import FAST, sandbox_or_skip
+from test_parallel import FAST
 
 pytestmark = pytest.mark.slow
 LIMITS = Limits(memory_mb=3072, processes=256, cpu_cores=1, cpu_seconds=300)
@@ -39,7 +39,7 @@ def graded(tmp_path_factory):
     """Every corpus submission and the solution, graded in one run; plus what the test watched."""
     if not FULL_COPY:
         pytest.skip("CIFAR10_PATH is not set: the notebooks need CIFAR-10")
-    sandbox_or_skip()
+    require_sandbox()
     root = tmp_path_factory.mktemp("corpus")
     course = c.new_course(root / "course", corpus.NOTEBOOKS)
     release = c.generate_release(course)

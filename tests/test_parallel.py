@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import FULL_COPY
+from conftest import FULL_COPY, require_sandbox
 from grading import course as c
 from grading import parallel
 
@@ -73,19 +73,9 @@ def sequential(tmp_path_factory, submissions):
     return result
 
 
-def sandbox_or_skip():
-    """The sandbox must work where CI runs (.ci/run installs bubblewrap); elsewhere, skip."""
-    from grading.sandbox import problems
-
-    found = problems()
-    if found and not os.environ.get("CI"):
-        pytest.skip("the sandbox cannot run here: " + "; ".join(found))
-    assert not found, found
-
-
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory, submissions):
-    sandbox_or_skip()
+    require_sandbox()
     course = new_graded_course(tmp_path_factory.mktemp("local"), submissions)
     return course, parallel.grade_all(course, FAST, workers=2, progress=False)
 
@@ -141,7 +131,7 @@ def test_a_second_run_skips_what_is_graded_and_unchanged(local_run, submissions)
 def test_a_dask_cluster_gives_the_sequential_scores(tmp_path_factory, submissions, sequential):
     from distributed import Client, LocalCluster
 
-    sandbox_or_skip()
+    require_sandbox()
     course = new_graded_course(tmp_path_factory.mktemp("dask"), submissions)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as client:
@@ -155,7 +145,7 @@ def test_a_dask_cluster_gives_the_sequential_scores(tmp_path_factory, submission
 def test_a_killed_grading_process_is_retried_and_nothing_else_changes(tmp_path_factory, submissions, sequential):
     """Killing the nbgrader process of one student (as an out-of-memory killer or an operator
     would) is not the student's fault: the submission is graded again, with the same scores."""
-    sandbox_or_skip()
+    require_sandbox()
     course = new_graded_course(tmp_path_factory.mktemp("killed"), submissions)
     killed = []
 
@@ -253,7 +243,7 @@ def test_a_postgresql_gradebook_gets_the_sequential_scores(tmp_path_factory, sub
     c.generate_release(course, database=postgres)
     for student in STUDENTS:
         c.submit(course, student, submissions / student)
-    sandbox_or_skip()
+    require_sandbox()
     outcomes = by_student(parallel.grade_all(course, FAST, workers=2, database=postgres, progress=False))
     assert {outcome.status for outcome in outcomes.values()} == {"graded"}
     assert not (course / "gradebook.db").exists()  # everything went to PostgreSQL

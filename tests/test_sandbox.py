@@ -7,20 +7,12 @@ Each test runs a notebook as nbgrader's autograde step would and checks what eve
 from __future__ import annotations
 
 import json
-import os
 
-import pytest
+from conftest import require_sandbox
 from nbformat.v4 import new_code_cell, new_notebook
 
 from grading import sandbox as sb
 from grading.execute import EVENTS_ENV, GuardedExecute
-
-
-def sandbox_ready():
-    found = sb.problems()
-    if found and not os.environ.get("CI"):
-        pytest.skip("the sandbox cannot run here: " + "; ".join(found))
-    assert not found, found
 
 
 def graded_cell(source: str, grade_id: str):
@@ -110,7 +102,7 @@ def test_a_notebook_that_breaks_its_kernel_gets_a_fresh_one_for_the_next_test(tm
 
 
 def test_a_dead_kernel_is_graded_as_it_is_and_the_notebook_goes_on(tmp_path, monkeypatch):
-    sandbox_ready()
+    require_sandbox()
     cells, events = run(tmp_path, [
         new_code_cell("x = 1"),
         new_code_cell("hog = []\nwhile True:\n    hog.append(bytearray(50_000_000))"),
@@ -134,7 +126,7 @@ def test_a_dead_kernel_is_graded_as_it_is_and_the_notebook_goes_on(tmp_path, mon
 
 
 def test_the_sandbox_hides_the_machine_and_limits_files(tmp_path, monkeypatch):
-    sandbox_ready()
+    require_sandbox()
     secret = tmp_path / "secret.txt"
     secret.write_text("hidden tests")
     (tmp_path / "work" / "cifar10_course").mkdir(parents=True)
