@@ -4,16 +4,13 @@ Each setting answers a fact in ../shared/docs/nbgrader-notes.md (read from the n
 sources); the README's instructor section explains the workflow.
 """
 
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import GetGrades
-
-from cifar10_course.training import TRAINED_MODELS, weights_path
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
 
+from cifar10_course.training import TRAINED_MODELS, weights_path
 from grading.execute import GuardedExecute
-from grading.feedback import HideHiddenTests
 from grading.sandbox import SandboxedKernelManager
+from grading.verdicts import ApplyVerdicts
 
 c = get_config()  # noqa: F821  (nbgrader provides get_config)
 
@@ -30,15 +27,16 @@ c.Execute.timeout = 120
 # `python -m grading grade` each kernel also starts inside the sandbox (grading/sandbox.py).
 c.Execute.kernel_manager_class = SandboxedKernelManager
 
-# nbgrader's autograde steps, with its Execute replaced by one that grades a notebook whose kernel
-# died as it is, keeps a time budget per notebook, caps output and checks that no test ran with
-# replaced library functions (grading/execute.py, grading/guard.py).
+# nbgrader's autograde steps, with its Execute replaced by one that collects the evidence for the
+# graded tests, grades a notebook whose kernel died as it is, keeps a time budget per notebook and
+# caps every kind of output (grading/execute.py); and, just before nbgrader records the scores,
+# the checker's verdicts in place of whatever the kernel reported for the graded cells
+# (grading/verdicts.py, grading/checker/): no score is decided in the student's process.
 c.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-                                       SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+                                       ApplyVerdicts, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 
-# A grade cell that writes anything to stderr scores 0, even when it passed. TensorFlow, absl and
-# Keras's warnings write there, so every stderr output is dropped before grading: a test's verdict
-# is its exception, or none.
+# TensorFlow, absl and Keras's warnings write to stderr; they are noise in the graded notebook and
+# the feedback, so every stderr output is dropped (it no longer decides a score either way).
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"[\s\S]"
 
@@ -51,5 +49,9 @@ c.Autograde.exclude_overwriting = {
     "cifar10": [str(weights_path(part, variant)) for part, variant in TRAINED_MODELS],
 }
 
-# Feedback shows each hidden test's name, points and message, but not its code.
-c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+# Students' outputs and markdown may hold HTML: the feedback pages and the formgrader sanitise it
+# (nbconvert's setting for outputs; grading.feedback.SanitizeMarkdown for markdown cells, which
+# nbgrader's templates render unsanitised), so that no script a student wrote runs when an
+# instructor or a student opens a page.
+c.HTMLExporter.sanitize_html = True
+c.HTMLExporter.preprocessors = ["grading.feedback.SanitizeMarkdown"]

@@ -3,11 +3,14 @@
     python -m grading release          regenerate release/cifar10 from source/cifar10
     python -m grading demo [--mode M]  the main job: release, demo submissions, autograde,
                                        feedback, grades CSV and a score table
-    python -m grading grade [--workers N | --scheduler ADDRESS] [--force] [--course DIR] [--database URL]
-                            [--no-sandbox]
+    python -m grading grade [--workers N | --scheduler ADDRESS] [--force | --retry-failed] [--course DIR]
+                            [--database URL] [--no-sandbox]
                                        autograde every submission in DIR/submitted (default:
                                        the repository root) with several workers at once, each
                                        submission in the sandbox
+    python -m grading feedback [--course DIR] [--database URL]
+                                       every student's feedback, one bounded run each, with a
+                                       page of grading notes where there are any
 
 ``tools/demo.sh`` runs the demo with the environment set up first.
 """
@@ -74,7 +77,7 @@ def grade(args) -> int:
               "and files (--no-sandbox)", file=sys.stderr)
     try:
         outcomes = grade_all(course, env, workers=args.workers, scheduler=args.scheduler, force=args.force,
-                             database=args.database, sandbox=not args.no_sandbox)
+                             retry_failed=args.retry_failed, database=args.database, sandbox=not args.no_sandbox)
     except SandboxUnavailable as error:
         print(f"Not grading: {error}\nFix the above (README: 'The sandbox'), or grade without it at your own "
               "risk with --no-sandbox.", file=sys.stderr)
@@ -90,6 +93,18 @@ def grade(args) -> int:
     return 1 if counts["failed"] else 0
 
 
+def feedback(args) -> int:
+    from grading import feedback as fb
+
+    results = fb.generate(Path(args.course).resolve(), database=args.database)
+    failed = [result for result in results if result.status == "failed"]
+    print(f"Feedback for {len(results)} students in {Path(args.course).resolve() / 'feedback'}"
+          + (f"; {len(failed)} failed:" if failed else ""))
+    for result in failed:
+        print(f"  {result.student}: {result.reason}")
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grading", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -101,14 +116,21 @@ def main(argv: list[str] | None = None) -> int:
     parallel.add_argument("--workers", type=int, help="local workers (default: one per CPU)")
     parallel.add_argument("--scheduler", help="address of a Dask scheduler to grade on instead")
     parallel.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
+    parallel.add_argument("--retry-failed", action="store_true",
+                          help="grade again the submissions whose last grading failed, though unchanged")
     parallel.add_argument("--course", default=str(c.REPO), help="the nbgrader course folder")
     parallel.add_argument("--no-sandbox", action="store_true",
                           help="grade without the sandbox (only for code you trust: it runs with your rights)")
     parallel.add_argument("--database", help="the gradebook's URL (default: the course's gradebook.db, "
                           "SQLite); e.g. postgresql+psycopg://user@host/gradebook")
+    notes = commands.add_parser("feedback", help="every student's feedback, one bounded run each")
+    notes.add_argument("--course", default=str(c.REPO), help="the nbgrader course folder")
+    notes.add_argument("--database", help="the gradebook's URL (default: the course's gradebook.db)")
     args = parser.parse_args(argv)
     if args.command == "grade":
         return grade(args)
+    if args.command == "feedback":
+        return feedback(args)
     if args.command == "release":
         print(f"Regenerated {regenerate_release().relative_to(c.REPO)}")
         return 0

@@ -172,7 +172,7 @@ CORPUS = [
     BadSubmission("demo_monkeypatch", "the same wrong network, with count_params, np.testing and print replaced",
                   lambda f, ctx: (edit(f, "part2_mlp", "build_multilayer_nn", _half_width),
                                   insert_after(f, "part2_mlp", "build_multilayer_nn", MONKEYPATCH)),
-                  {"part1_data": 7, "part2_mlp": 4}, "the originals were put back", "replaced"),
+                  {"part1_data": 7, "part2_mlp": 4}, "308,310"),
     BadSubmission("demo_fake_global", "no weights, and a global `trained` whose model looks the answers up",
                   lambda f, ctx: ((f / WEIGHTS).unlink(), insert_after(f, "part2_mlp", "train_part2", FAKE_TRAINED)),
                   {"part1_data": 7, "part2_mlp": 8}, "part2_mlp.weights.h5"),

@@ -134,8 +134,32 @@ def autograde(course: Path, students: list[str], env: dict) -> str:
 
 
 def generate_feedback(course: Path) -> Path:
-    nbgrader(course, "generate_feedback", ASSIGNMENT, "--force")
+    """Every student's feedback, one bounded run each (see :mod:`grading.feedback`)."""
+    from grading import feedback
+
+    failed = [result for result in feedback.generate(course) if result.status == "failed"]
+    if failed:
+        raise GradingError("feedback failed for " + "; ".join(f"{r.student}: {r.reason}" for r in failed))
     return course / "feedback"
+
+
+def forget_grading(course: Path, student: str, database: str | None = None) -> None:
+    """Remove every trace of a student's earlier grading: scores, graded notebooks and feedback.
+
+    Done before a changed submission is graded, so that a grading that fails leaves no score of the
+    old submission beside the new notebook.
+    """
+    from nbgrader.api import Gradebook, MissingEntry
+
+    from grading import staging
+
+    with Gradebook(gradebook_url(course, database), COURSE_ID) as gradebook:
+        try:
+            gradebook.remove_submission(ASSIGNMENT, student)
+        except MissingEntry:
+            pass
+    for folder in ("autograded", "feedback"):
+        staging.remove(course / folder / student / ASSIGNMENT)
 
 
 def export_grades(course: Path) -> Path:

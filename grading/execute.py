@@ -3,32 +3,33 @@
 nbgrader's own step runs the cells of a notebook in one kernel. This one, in its place (see
 ``nbgrader_config.py``):
 
+- **collects the evidence for the graded tests.** After each graded cell it sends that test's
+  probes (:mod:`grading.checker`, :mod:`grading.probes`) into the kernel, where
+  :mod:`grading.harvest` calls the student's functions and hands back what they returned. The
+  answers are kept, unread, beside the probes sent, in a records file for the checker
+  (:class:`grading.verdicts.ApplyVerdicts`), which alone decides the scores. What the kernel
+  printed or raised in a graded cell decides nothing. Two graded cells in a row with the same
+  probes share one answer.
 - **grades a notebook whose kernel died as it is.** nbgrader 0.9.6 lets ``DeadKernelError`` end
   the whole submission, and then deletes everything it had graded. Here the cell that killed the
   kernel gets an error output saying why (out of memory, CPU budget, ...), a new kernel starts
   and the remaining cells run in it (at most :attr:`kernel_restarts` times, then the rest of the
-  notebook is marked as not run). A test cell with an error output scores 0, as nbgrader does.
+  notebook is marked as not run).
 - **keeps a wall-clock budget per notebook** (:attr:`notebook_budget`; each cell also has
   nbgrader's ``Execute.timeout``): cells after the budget are marked as not run.
-- **caps the output** a notebook may keep (:attr:`max_output_bytes`): the rest is dropped as it
-  arrives, with a note, so a print loop cannot fill the grader's memory, disk or feedback.
-- **attests every test cell** with the guard of :mod:`grading.guard`: before a test, anything the
-  notebook replaced (``keras.Model.count_params``, ``np.testing.assert_allclose``,
-  ``builtins.print``, the shell's ``run_cell``, ...) is put back and the student told so; if
-  something is replaced *while* the test runs (a student's function that patches when called), or
-  the kernel cannot attest, the test gets an error output and scores 0.
-- **records what happened** (timeouts, kernel deaths, budgets, truncated output, replaced
-  objects) as JSON lines in the file named by :data:`EVENTS_ENV`, for the grading report.
+- **caps the output** a notebook may keep (:attr:`max_output_bytes`), counting every kind: streams,
+  display data with its metadata, updates to an earlier display, errors with their tracebacks, and
+  widget messages. What comes after the cap is dropped as it arrives, and the cell where it was
+  reached says so.
+- **records what happened** (timeouts, kernel deaths, budgets, truncated output) as JSON lines in
+  the file named by :data:`EVENTS_ENV`, for the grading report.
 """
 
 from __future__ import annotations
 
-import ast
-import hashlib
 import json
 import os
 import secrets
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -39,12 +40,17 @@ from nbclient.exceptions import DeadKernelError
 from nbclient.util import ensure_async
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Integer
+from traitlets import Bool, Integer
 
-from grading import guard
+from grading import harvest
+from grading import probes as p
+from grading.checker import is_test, tests_for
 
 EVENTS_ENV = "GRADING_EVENTS"
-GUARD_SOURCE = Path(guard.__file__).read_text()
+HARVEST_SOURCE = Path(harvest.__file__).read_text()
+# Where the records of this nbgrader process go: one folder, made on first use, read by the checker.
+_RECORDS: dict[str, Path] = {}
+ANSWER_NAME = "__grading_answer__"
 
 
 def error_output(name: str, message: str) -> NotebookNode:
@@ -52,16 +58,30 @@ def error_output(name: str, message: str) -> NotebookNode:
 
 
 def note_output(message: str) -> NotebookNode:
-    return NotebookNode(output_type="stream", name="stdout", text=message + "\n")
+    """A note from the grader: display data, which nbgrader's LimitOutput never drops."""
+    return NotebookNode(output_type="display_data", data={"text/plain": message}, metadata={})
+
+
+def records_folder() -> Path:
+    if "folder" not in _RECORDS:
+        folder = Path(tempfile.mkdtemp(prefix="grading-records-"))
+        folder.chmod(0o755)  # read by the sandboxed checker, an unprivileged user
+        _RECORDS["folder"] = folder
+    return _RECORDS["folder"]
 
 
 class GuardedExecute(Execute):
-    """nbgrader's ``Execute`` with kernel restarts, budgets, an output cap and attestations."""
+    """nbgrader's ``Execute`` with evidence for the checker, kernel restarts, budgets and an output cap."""
 
     notebook_budget = Integer(900, help="Wall-clock seconds one notebook may run.").tag(config=True)
     max_output_bytes = Integer(5_000_000, help="Output one notebook may keep, in bytes.").tag(config=True)
     kernel_restarts = Integer(2, help="New kernels after deaths, per notebook.").tag(config=True)
-    attest_timeout = Integer(30, help="Seconds to wait for the guard's attestation.").tag(config=True)
+    harvest_timeout = Integer(300, help="Seconds the student's functions may take to answer one test's probes.").tag(config=True)
+    whole_array_bytes = Integer(8 * 2**20, help="Arrays up to this size are handed over whole; larger ones as a "
+                                "sample of rows.").tag(config=True)
+    sample_rows = Integer(512, help="Rows in the sample of a large array.").tag(config=True)
+    max_answer_bytes = Integer(48 * 2**20, help="The most one test's answers may take.").tag(config=True)
+    store_widget_state = Bool(False).tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         # nbconvert's ExecutePreprocessor.preprocess, with each cell's fate in our hands.
@@ -69,46 +89,48 @@ class GuardedExecute(Execute):
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
         self.notebook_name = Path((resources or {}).get("unique_key", "notebook")).name
+        self.tests = tests_for(self.notebook_name)
+        self.records = {"harvests": [], "cells": {}}
+        self.fresh = {}  # probe key -> [harvest index, position]: answers no other cell has run since
         self.kept_output_bytes, self.output_truncated = 0, False
         deadline = time.monotonic() + self.notebook_budget
-        stopped, self.restarts, self.pending_note = None, 0, None
+        stopped, self.restarts = None, 0
         self._start_kernel()
         try:
             for index, cell in enumerate(self.nb.cells):
                 if cell.cell_type != "code" or not cell.source.strip():
                     continue
+                grade_id = cell.metadata.get("nbgrader", {}).get("grade_id") if is_test(cell) else None
                 if stopped is None and time.monotonic() > deadline:
                     stopped = (f"the notebook used up its time budget of {self.notebook_budget} s, so this "
                                "cell and the ones after it did not run")
                     self._record("notebook_budget")
-                graded = cell.metadata.get("nbgrader", {}).get("grade", False)
-                if stopped is None and graded and not self._attest(cell, before=True):
-                    # The kernel cannot even run the grader's check: the notebook broke it. The test
-                    # runs in a fresh kernel instead, as after a death.
-                    self._record("kernel_broken")
-                    stopped = self._fresh_kernel_or_stop(
-                        "the notebook left its kernel unable to run tests, so this cell and the ones after it did not run")
                 if stopped is not None:
                     cell.outputs = [error_output("NotRun", stopped)]
+                    self._note_cell(grade_id, stopped)
                     continue
+                if grade_id is None:
+                    self.fresh.clear()
                 try:
                     self.preprocess_cell(cell, resources, index)
                 except DeadKernelError:
                     reason = self._death_reason()
                     self._record("kernel_death", reason=reason)
                     cell.outputs.append(error_output("KernelDied", f"The kernel died while running this cell: {reason}."))
+                    self._note_cell(grade_id, f"the kernel died while running this test: {reason}")
                     stopped = self._fresh_kernel_or_stop(
                         f"the kernel died {self.restarts + 1} times in this notebook, so the cells after the last "
                         "death did not run")
                     continue
-                if graded:
-                    if self.pending_note is not None:
-                        cell.outputs.insert(0, self.pending_note)
-                        self.pending_note = None
-                    self._attest(cell, before=False)
+                if grade_id is not None:
+                    stopped = self._harvest(grade_id)
         finally:
             self._stop_kernel()
         self.set_widgets_metadata()
+        records = records_folder() / f"{self.notebook_name}-{secrets.token_hex(4)}.json"
+        records.write_text(json.dumps(self.records))
+        records.chmod(0o644)
+        self.resources.setdefault("grading", {})["records"] = str(records)
         return self.nb, self.resources
 
     # -- kernels ------------------------------------------------------------------------------
@@ -119,7 +141,7 @@ class GuardedExecute(Execute):
         self.start_new_kernel_client()
         info = self.wait_for_reply(self.kc.kernel_info())
         self.nb.metadata["language_info"] = info["content"]["language_info"]
-        self._install_guard()
+        self.fresh.clear()
 
     def _fresh_kernel_or_stop(self, why: str) -> str | None:
         """Replace the kernel, as "Restart" would; once :attr:`kernel_restarts` are used up, stop
@@ -135,85 +157,93 @@ class GuardedExecute(Execute):
         if self.km is not None:
             self._cleanup_kernel()
         self.km = self.kc = None
-        folder = getattr(self, "guard_folder", None)
-        if folder is not None and folder.name.startswith("grading-guard-"):  # ours, not the sandbox's
-            shutil.rmtree(folder, ignore_errors=True)
 
     def _death_reason(self) -> str:
         reason = getattr(self.km, "death_reason", None)
         return reason() if reason else "the kernel process ended"
 
-    # -- the guard ------------------------------------------------------------------------------
+    # -- evidence for the checker ---------------------------------------------------------------
 
-    def _install_guard(self) -> None:
-        folder = getattr(self.km, "private_folder", None)
-        self.guard_folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="grading-guard-"))
-        self.guard_key = secrets.token_bytes(32)
-        key_path = self.guard_folder / "guard.key"
-        key_path.write_bytes(self.guard_key)
-        self.attest_path = self.guard_folder / "attest.log"
-        sources = "\n".join(cell.source for cell in self.nb.cells)
-        preload = ["numpy", "cifar10_course"] + (["keras"] if "keras" in sources else [])
-        code = ("__grading_namespace__ = {'__name__': '__grading_guard__'}\n"
-                f"exec(compile({GUARD_SOURCE!r}, '<grading guard>', 'exec'), __grading_namespace__)\n"
-                f"__grading_namespace__.pop('install')({str(key_path)!r}, {str(self.attest_path)!r}, {preload!r})\n"
-                "del __grading_namespace__")
-        reply = self._silent(code, timeout=max(self.timeout or 120, 60))
-        if reply is None or reply["content"]["status"] != "ok":
-            detail = reply["content"].get("evalue", "") if reply else "no reply"
-            raise RuntimeError(f"the grading guard could not start in the kernel: {detail}")
+    def _note_cell(self, grade_id: str | None, message: str) -> None:
+        """Record why a graded cell has no answers (it did not run, or its kernel died)."""
+        if grade_id is not None:
+            self.records["cells"][grade_id] = {"probes": {}, "message": message[0].upper() + message[1:] + "."}
 
-    def _attest(self, cell: NotebookNode, before: bool) -> bool:
-        """Ask the guard what the notebook replaced (it puts the originals back); False when the
-        kernel could not attest at all."""
-        nonce = secrets.token_hex(16)
-        self._silent(repr(guard.ATTEST_PREFIX + nonce), timeout=self.attest_timeout)
-        replaced = self._read_attestation(nonce)
-        if replaced is None:
-            self._record("integrity", cell=cell.metadata.get("nbgrader", {}).get("grade_id"), replaced=["no attestation"])
-            if not before:
-                cell.outputs.append(error_output("GradingIntegrityError", (
-                    "the grader could not confirm that this test ran with the libraries' own functions "
-                    "(the kernel did not answer, or the notebook interfered with the grader); the test scores 0")))
-            return False
-        if not replaced:
-            return True
-        self._record("integrity", cell=cell.metadata.get("nbgrader", {}).get("grade_id"), replaced=replaced, before=before)
-        names = ", ".join(replaced[:8]) + (" and more" if len(replaced) > 8 else "")
-        if before:  # shown above the test's own output once it has run
-            self.pending_note = note_output(
-                f"Grading note: the notebook had replaced {names}; the originals were put back before this test.")
-        else:
-            cell.outputs.append(error_output("GradingIntegrityError", (
-                f"{names} was replaced while this test ran, so its result cannot be trusted and it scores 0. "
-                "Tests must run with the libraries' own functions: remove the code that replaces them.")))
-        return True
-
-    def _read_attestation(self, nonce: str) -> list[str] | None:
-        try:
-            lines = self.attest_path.read_text(encoding="utf-8").splitlines()
-        except OSError:
+    def _harvest(self, grade_id: str) -> str | None:
+        """Ask the kernel for the answers to ``grade_id``'s probes; returns a reason to stop the
+        notebook when the kernel died answering them."""
+        test = self.tests.get(grade_id)
+        if test is None:
             return None
-        for line in reversed(lines):
+        needed = [probe for probe in test.probes if p.key(probe) not in self.fresh]
+        if needed:
+            request = {"probes": needed, "seed": secrets.randbelow(2**31), "whole_bytes": self.whole_array_bytes,
+                       "sample_rows": self.sample_rows, "file_limit": 64 * 2**20}
+            harvest_record = {"request": request, "answer": None, "error": None}
             try:
-                seen, replaced, mac = ast.literal_eval(line)
-            except (ValueError, SyntaxError, TypeError):
-                continue
-            if seen != nonce or not isinstance(replaced, list):
-                continue
-            expected = hashlib.sha256(self.guard_key + nonce.encode() + b"|" + "\n".join(replaced).encode()).hexdigest()
-            return replaced if secrets.compare_digest(mac, expected) else None
+                answer = self._ask(request)
+            except DeadKernelError:
+                answer = None
+                reason = self._death_reason()
+                self._record("kernel_death", reason=reason)
+                harvest_record["error"] = f"The kernel died while the grader called your functions: {reason}."
+            else:
+                if isinstance(answer, str) and len(answer) <= self.max_answer_bytes:
+                    harvest_record["answer"] = answer
+                else:
+                    harvest_record["error"] = answer if isinstance(answer, str) and answer.startswith("The ") else (
+                        "Your functions' answers were too large for the grader to keep." if isinstance(answer, str)
+                        else "The kernel did not answer the grader's calls of your functions.")
+            index = len(self.records["harvests"])
+            self.records["harvests"].append(harvest_record)
+            for position, probe in enumerate(needed):
+                self.fresh[p.key(probe)] = [index, position]
+            if harvest_record["error"] and "kernel died" in harvest_record["error"]:
+                self.records["cells"][grade_id] = {"probes": {p.key(probe): self.fresh[p.key(probe)]
+                                                              for probe in test.probes}}
+                return self._fresh_kernel_or_stop(
+                    f"the kernel died {self.restarts + 1} times in this notebook, so the cells after the last "
+                    "death did not run")
+        self.records["cells"][grade_id] = {"probes": {p.key(probe): self.fresh[p.key(probe)] for probe in test.probes}}
         return None
 
-    async def _async_silent(self, code: str, timeout: float):
+    def _ask(self, request: dict) -> str | None:
+        """Run the harvest in the kernel; the answer string, or None (no answer, or an error)."""
+        code = (f"{ANSWER_NAME} = (lambda ns: (exec(compile({HARVEST_SOURCE!r}, '<grading harvest>', 'exec'), ns), "
+                f"ns['run']({json.dumps(request)!r}, get_ipython().user_ns))[1])({{}})")
+        reply = self._silent(code, timeout=self.harvest_timeout,
+                             user_expressions={"answer": f"get_ipython().user_ns.pop({ANSWER_NAME!r}, None)"})
+        if reply is None:
+            if self.kc is not None:
+                run_sync(self.km.interrupt_kernel)()
+            return "The grader's calls of your functions did not finish within " \
+                   f"{self.harvest_timeout} s, so they were stopped."
+        content = reply["content"]
+        if content.get("status") != "ok":
+            return None
+        data = content.get("user_expressions", {}).get("answer", {}).get("data", {}).get("text/plain")
+        if not isinstance(data, str):
+            return None
+        try:
+            import ast
+
+            value = ast.literal_eval(data)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return None
+        return value if isinstance(value, str) else None
+
+    async def _async_silent(self, code: str, timeout: float, user_expressions: dict | None = None):
         """Run ``code`` in the kernel without a trace in the notebook; its reply, or None."""
-        msg_id = self.kc.execute(code, silent=True, store_history=False, stop_on_error=False)
+        msg_id = self.kc.execute(code, silent=True, store_history=False, stop_on_error=False,
+                                 user_expressions=user_expressions or {})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if not await ensure_async(self.km.is_alive()):
+                raise DeadKernelError("the kernel died")
             try:
-                reply = await ensure_async(self.kc.shell_channel.get_msg(timeout=max(0.1, deadline - time.monotonic())))
+                reply = await ensure_async(self.kc.shell_channel.get_msg(timeout=min(1.0, max(0.1, deadline - time.monotonic()))))
             except Exception:  # queue.Empty
-                return None
+                continue
             if reply["parent_header"].get("msg_id") == msg_id:
                 return reply
         return None
@@ -222,22 +252,28 @@ class GuardedExecute(Execute):
 
     # -- output cap and telemetry -----------------------------------------------------------------
 
-    def output(self, outs, msg, display_id, cell_index):
-        if self.output_truncated:
-            return None
-        size = len(json.dumps(msg.get("content", {}).get("data") or msg.get("content", {}).get("text") or ""))
-        self.kept_output_bytes += size
-        if self.kept_output_bytes > self.max_output_bytes:
-            self.output_truncated = True
-            self._record("output_truncated")
-            outs.append(note_output(f"... output truncated: a notebook may keep at most "
-                                    f"{self.max_output_bytes // 1_000_000} MB of output while it is graded ..."))
-            return None
-        return super().output(outs, msg, display_id, cell_index)
+    def process_message(self, msg, cell, cell_index):
+        if msg["msg_type"] in ("stream", "display_data", "execute_result", "update_display_data", "error",
+                               "comm_open", "comm_msg"):
+            if self.output_truncated:
+                return None
+            self.kept_output_bytes += len(json.dumps(msg.get("content", {}), default=str))
+            if self.kept_output_bytes > self.max_output_bytes:
+                self.output_truncated = True
+                self._record("output_truncated")
+                cell.outputs.append(note_output(
+                    f"... output truncated: a notebook may keep at most {self.max_output_bytes // 1_000_000} MB of "
+                    "output (text, images, updates and error messages together) while it is graded ..."))
+                return None
+        return super().process_message(msg, cell, cell_index)
 
     def on_cell_executed(self, **kwargs):
+        content = kwargs["execute_reply"]["content"]
+        if content.get("status") == "error":  # nbgrader copies the reply's error into the cell: keep it small
+            content["evalue"] = str(content.get("evalue", ""))[:2000]
+            content["traceback"] = [str(line)[:2000] for line in content.get("traceback", [])[:50]]
         super().on_cell_executed(**kwargs)
-        if kwargs["execute_reply"]["content"].get("ename") == "CellTimeoutError":
+        if content.get("ename") == "CellTimeoutError":
             self._record("cell_timeout", cell=kwargs["cell"].metadata.get("nbgrader", {}).get("grade_id"))
 
     def _record(self, event: str, **details) -> None:
@@ -245,3 +281,4 @@ class GuardedExecute(Execute):
         if path:
             with open(path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps({"event": event, "notebook": self.notebook_name, **details}) + "\n")
+

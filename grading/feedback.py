@@ -1,37 +1,132 @@
-"""Feedback that shows hidden tests' names, points and messages, never their code.
+"""Feedback for every student, bounded: ``python -m grading feedback``.
 
-nbgrader restores hidden tests into the autograded notebook and its feedback HTML shows them
-whole, tracebacks included (nbgrader issues #917, #1363). :class:`HideHiddenTests` runs in
-``generate_feedback`` before the HTML is written: it replaces every hidden region with a one-line
-note and cuts the traceback of a failed hidden test down to its exception and message.
+nbgrader's ``generate_feedback`` for a whole class checks every file of every graded folder
+against a fresh directory listing, so its cost grows with the square of the files a class holds,
+and one pathological submission stalls everyone's feedback. Here each student's feedback is a run
+of its own (``--student``), with a time limit, that converts only the graded notebooks (no other
+file of the submission is copied into the feedback); the cost grows with the class, linearly.
+Student output in the HTML is sanitised (``HTMLExporter.sanitize_html`` in ``nbgrader_config.py``),
+and so is the raw HTML of markdown cells (:class:`SanitizeMarkdown`): no script a student wrote
+or printed runs when the page is opened, by the student or in the instructor's formgrader.
+
+Beside the notebooks' pages, :data:`NOTES_PAGE` tells the student what grading said about the
+submission as a whole: files left out when it was staged, notebooks that could not be read, kernel
+deaths, or why grading failed (then it is the only page).
 """
 
 from __future__ import annotations
 
+import html
+import json
 import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 
-from nbgrader.preprocessors import NbGraderPreprocessor
+import bleach
+from nbconvert.filters import markdown2html
+from nbconvert.preprocessors import Preprocessor
 
-BEGIN = "### BEGIN HIDDEN TESTS"
-END = "### END HIDDEN TESTS"
-NOTE = "# Hidden tests ran here; their code is not shown. A failure's message is below."
-_HIDDEN_REGION = re.compile(rf"^[ \t]*{re.escape(BEGIN)}.*?^[ \t]*{re.escape(END)}[^\n]*$", re.S | re.M)
+from grading import course as c
 
-
-def hide_hidden_tests(source: str) -> str:
-    """``source`` with each hidden-test region replaced by :data:`NOTE`."""
-    return _HIDDEN_REGION.sub(NOTE, source)
+NOTES_PAGE = "grading_notes.html"
+SECONDS_PER_STUDENT = 300
+MAX_PAGE_BYTES = 20 * 2**20
 
 
-class HideHiddenTests(NbGraderPreprocessor):
-    """Remove hidden-test code from cells and from the tracebacks of their errors."""
+@dataclass
+class FeedbackResult:
+    student: str
+    status: str  # "written", "notes only" or "failed"
+    reason: str = ""
+
+
+def generate(course: Path, students: list[str] | None = None, timeout: int = SECONDS_PER_STUDENT,
+             database: str | None = None) -> list[FeedbackResult]:
+    """Write ``feedback/<student>/cifar10/`` for every graded (or failed) student."""
+    from grading.parallel import receipt_path
+
+    course = Path(course)
+    if students is None:
+        graded = {p.parent.name for p in (course / "autograded").glob(f"*/{c.ASSIGNMENT}")}
+        receipts = {p.stem for p in receipt_path(course, "x").parent.glob("*.json")}
+        students = sorted(graded | receipts)
+    results = []
+    for student in students:
+        outcome = _receipt_outcome(course, student)
+        target = course / "feedback" / student / c.ASSIGNMENT
+        result = FeedbackResult(student, "notes only")
+        if (course / "autograded" / student / c.ASSIGNMENT).is_dir():
+            result = _nbgrader_feedback(course, student, timeout, database)
+        if outcome is not None and (outcome.get("notes") or outcome.get("status") == "failed"):
+            target.mkdir(parents=True, exist_ok=True)
+            (target / NOTES_PAGE).write_text(notes_page(student, outcome))
+        results.append(result)
+    return results
+
+
+def _nbgrader_feedback(course: Path, student: str, timeout: int, database: str | None) -> FeedbackResult:
+    command = [sys.executable, "-m", "nbgrader", "generate_feedback", c.ASSIGNMENT, "--force", f"--student={student}",
+               "--CourseDirectory.ignore=['*']", *c.database_option(database)]
+    try:
+        run = subprocess.run(command, cwd=course, env=c.grading_env({}), capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return FeedbackResult(student, "failed", f"feedback took longer than {timeout} s")
+    if run.returncode != 0:
+        return FeedbackResult(student, "failed", (run.stdout + run.stderr)[-500:])
+    for page in (course / "feedback" / student / c.ASSIGNMENT).glob("*.html"):
+        if page.stat().st_size > MAX_PAGE_BYTES:
+            page.write_text(notes_page(student, {"notes": f"{page.stem}'s feedback page was larger than "
+                                                 f"{MAX_PAGE_BYTES // 2**20} MB; ask your instructor for it."}))
+    return FeedbackResult(student, "written")
+
+
+def _receipt_outcome(course: Path, student: str) -> dict | None:
+    from grading.parallel import receipt_path
+
+    try:
+        return json.loads(receipt_path(course, student).read_text())["outcome"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def notes_page(student: str, outcome: dict) -> str:
+    """A small HTML page of what grading said about the submission as a whole (escaped text)."""
+    items = [note for note in str(outcome.get("notes") or "").split("; ") if note]
+    failed = outcome.get("status") == "failed"
+    lines = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'><title>Grading notes</title></head><body>",
+             f"<h1>Grading notes for {html.escape(student)}</h1>"]
+    if failed:
+        lines.append("<p><strong>Your submission could not be graded, so no score was recorded for it.</strong> "
+                     f"Why: {html.escape(str(outcome.get('reason') or 'unknown'))}. Your instructor has been told.</p>")
+    if items:
+        lines.append("<p>When your submission was graded:</p><ul>")
+        lines += [f"<li>{html.escape(item)}</li>" for item in items]
+        lines.append("</ul>")
+    lines.append("</body></html>")
+    return "\n".join(lines) + "\n"
+
+
+# Markup a student's markdown may keep in feedback and the formgrader: formatting, tables, links
+# and images, never scripts, event handlers, styles or frames.
+SAFE_TAGS = ["a", "abbr", "b", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6",
+             "hr", "i", "img", "li", "ol", "p", "pre", "span", "strong", "sub", "sup", "table", "tbody", "td", "th",
+             "thead", "tr", "ul"]
+SAFE_ATTRIBUTES = {"a": ["href", "title"], "img": ["src", "alt", "title"], "*": ["class", "id"]}
+_RAW_HTML = re.compile(r"<[A-Za-z!/?]")
+
+
+class SanitizeMarkdown(Preprocessor):
+    """Render every markdown cell that holds raw HTML to sanitised HTML, before an HTML page is made.
+
+    nbconvert's ``HTMLExporter.sanitize_html`` cleans outputs, but nbgrader's feedback and
+    formgrader templates render markdown cells without it, so a written answer holding a
+    ``<script>`` would run in the instructor's browser. Cells without raw HTML stay as they are.
+    """
 
     def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type != "code" or BEGIN not in cell.source:
-            return cell, resources
-        cell.source = hide_hidden_tests(cell.source)
-        for output in cell.get("outputs", []):
-            if output.output_type == "error":
-                # The traceback quotes the failing lines; the message alone is what the student needs.
-                output.traceback = [f"{output.ename}: {output.evalue}"]
+        if cell.cell_type == "markdown" and _RAW_HTML.search(cell.source):
+            cell.source = bleach.clean(markdown2html(cell.source), tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES,
+                                       protocols=["http", "https", "mailto", "data"], strip=False)
         return cell, resources

@@ -3,25 +3,32 @@
 ``nbgrader autograde`` grades one student at a time. :func:`grade_all` runs one ``nbgrader
 autograde --student=S`` per submission, several at once: in local worker threads (each waits on its
 own nbgrader process), or, given a scheduler address, as tasks on a Dask distributed cluster whose
-workers share the course folder and reach the gradebook. Each run is nbgrader's own, so the scores
-are exactly those of sequential grading.
+workers share the course folder and reach the gradebook. Each run is nbgrader's own, with this
+course's steps (:mod:`grading.execute`, :mod:`grading.verdicts`), so the scores are exactly those
+of sequential grading.
 
+- Staging (:mod:`grading.staging`): a submission is first copied into ``.grading/staged/`` as
+  regular files only, within size and count limits, with a note for everything left out; nbgrader
+  grades that copy. A notebook that is not valid JSON or nbformat is left out of it and graded as
+  missing (0 points), with a note, instead of failing the whole submission.
+- A consistent gradebook: before a changed submission is graded, the scores, graded notebooks and
+  feedback of its previous version are removed, so a grading that fails leaves no old score beside
+  the new notebook; the report and the student's feedback (``python -m grading feedback``) say why.
+- Resuming: every grading leaves a receipt (:data:`RECEIPTS`) with a fingerprint of the files
+  graded. A later run skips a submission whose receipt matches its files, graded or failed: a
+  failed submission is graded again only when the instructor asks (``retry_failed``, ``force``).
 - The gradebook: SQLite allows one writer at a time, and nbgrader holds the database only for short
   transactions; every nbgrader process here waits up to :data:`SQLITE_WAIT_SECONDS` for the lock
   instead of SQLite's default 5 s. A PostgreSQL URL (``postgresql+psycopg://...``) is used as given.
-- Resuming: a graded submission gets a receipt (:data:`RECEIPT`) in its autograded folder with a
-  fingerprint of the files graded. A later run skips a submission whose receipt matches its files,
-  so stopping midway loses nothing already graded, and an unchanged submission is not graded twice.
 - Failures: an nbgrader process killed from outside (a signal: the machine ran out of memory, an
   operator, a lost Dask worker) is an infrastructure failure and is retried, up to
   :data:`ATTEMPTS` times; an nbgrader run that fails by itself is the submission's failure and is
   recorded with its reason, without retrying.
-- The sandbox (:mod:`grading.sandbox`): every submission gets its own cgroup and its kernels start
-  inside bubblewrap; grading refuses to start where that cannot be set up, unless the caller
-  passes ``sandbox=False`` (``--no-sandbox``). A submission also has a wall-clock budget
-  (:data:`SUBMISSION_BUDGET_SECONDS`): past it, its grading is stopped and recorded as failed.
-- Bad notebooks: a notebook that is not valid JSON or nbformat is graded as missing (0 points),
-  with a note, instead of failing the whole submission; the student's files stay untouched.
+- The sandbox (:mod:`grading.sandbox`): every submission gets its own cgroups (one for its
+  kernels, one for the checker) and its kernels start inside bubblewrap; grading refuses to start
+  where that cannot be set up, unless the caller passes ``sandbox=False`` (``--no-sandbox``). A
+  submission also has a wall-clock budget (:data:`SUBMISSION_BUDGET_SECONDS`): past it, its
+  grading is stopped and recorded as failed.
 - Telemetry: wall time, peak memory, attempts, cell timeouts, kernel deaths, sandbox violations
   and notes for the student of every submission, in ``grading_report.csv``.
 """
@@ -29,11 +36,9 @@ are exactly those of sequential grading.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -44,18 +49,18 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-import nbformat
-
 from grading import course as c
 from grading import sandbox as sb
+from grading import staging
 from grading.execute import EVENTS_ENV
 
-RECEIPT = ".graded.json"
+WORK = ".grading"  # the grader's own folder in the course: staged copies and receipts
+STAGED = f"{WORK}/staged"
+RECEIPTS = f"{WORK}/receipts"
 REPORT = "grading_report.csv"
 ATTEMPTS = 3
 SQLITE_WAIT_SECONDS = 300
 SUBMISSION_BUDGET_SECONDS = 3600
-STAGING = ".grading-staged"  # readable copies of submissions with unreadable notebooks
 
 
 @dataclass
@@ -79,33 +84,25 @@ def database_url(course: Path) -> str:
     return f"{c.gradebook_url(course)}?timeout={SQLITE_WAIT_SECONDS}"
 
 
-def fingerprint(folder: Path) -> str:
-    """SHA-256 over the relative paths and contents of every file of a submission."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
-
-
 def submitted(course: Path) -> list[str]:
     """Students with a submission of the assignment in ``submitted/``, sorted."""
     return sorted(p.parent.name for p in (course / "submitted").glob(f"*/{c.ASSIGNMENT}") if p.is_dir())
 
 
-def _receipt(course: Path, student: str) -> Path:
-    return course / "autograded" / student / c.ASSIGNMENT / RECEIPT
+def receipt_path(course: Path, student: str) -> Path:
+    return course / RECEIPTS / f"{student}.json"
 
 
 def last_grading(course: Path, student: str) -> dict | None:
-    """The outcome of the last grading of this submission, if its files have not changed since."""
+    """The receipt of the last grading of this submission (its outcome and notes), if its files
+    have not changed since."""
     try:
-        receipt = json.loads(_receipt(course, student).read_text())
+        receipt = json.loads(receipt_path(course, student).read_text())
     except (OSError, ValueError):
         return None
-    if receipt.get("fingerprint") != fingerprint(course / "submitted" / student / c.ASSIGNMENT):
+    if receipt.get("fingerprint") != staging.fingerprint(course / "submitted" / student / c.ASSIGNMENT):
         return None
-    return receipt.get("outcome")
+    return receipt
 
 
 @dataclass
@@ -127,20 +124,26 @@ def grade_one(course: str, student: str, settings: Settings) -> dict:
     nbgrader process was killed from outside, so that it is retried.
     """
     course_path = Path(course)
-    submission = course_path / "submitted" / student / c.ASSIGNMENT
-    files = fingerprint(submission)
-    options, notes = _readable_submission(course_path, student)
+    staged = course_path / STAGED / student / c.ASSIGNMENT
+    staging.remove(staged.parent)
+    notes = staging.stage(course_path / "submitted" / student / c.ASSIGNMENT, staged)
+    files = staging.fingerprint(staged)
+    expected = sorted(path.stem for path in (course_path / "source" / c.ASSIGNMENT).glob("*.ipynb"))
+    notes += staging.unreadable_notebooks(staged, expected)
+    c.forget_grading(course_path, student, settings.database)
     env = dict(settings.env)
-    group = None
+    groups = []
     with tempfile.NamedTemporaryFile("r", prefix="grading-events-", suffix=".jsonl") as events:
         env[EVENTS_ENV] = events.name
         if settings.limits is not None:
-            group = sb.Cgroup.create(re.sub(r"[^\w.-]", "_", student), settings.limits)
-            env[sb.SANDBOX_ENV] = sb.Sandbox(group.path, settings.limits, list(settings.read_only),
-                                             protected=_course_files(course_path)).to_env()
+            name = re.sub(r"[^\w.-]", "_", student)
+            groups = [sb.Cgroup.create(name, settings.limits),
+                      sb.Cgroup.create(f"{name}-checker", settings.limits, memory_mb=settings.limits.checker_memory_mb)]
+            env[sb.SANDBOX_ENV] = sb.Sandbox(groups[0].path, settings.limits, list(settings.read_only),
+                                             checker_cgroup=groups[1].path).to_env()
         command = [sys.executable, "-m", "grading.measure", sys.executable, "-m", "nbgrader", "autograde",
-                   c.ASSIGNMENT, "--force", f"--student={student}", *c.database_option(settings.database),
-                   *options, *settings.nbgrader_options]
+                   c.ASSIGNMENT, "--force", f"--student={student}", f"--CourseDirectory.submitted_directory={STAGED}",
+                   *c.database_option(settings.database), *settings.nbgrader_options]
         start = time.perf_counter()
         process = subprocess.Popen(command, cwd=course_path, env=c.grading_env(env), stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -152,11 +155,11 @@ def grade_one(course: str, student: str, settings: Settings) -> dict:
             stdout, stderr = process.communicate()
             over_budget = True
         seconds = time.perf_counter() - start
-        counters = group.counters() if group else {}
-        if group:
+        counters = groups[0].counters() if groups else {}
+        for group in groups:
             group.remove()
         recorded = [json.loads(line) for line in events.read().splitlines() if line.strip()]
-    _remove_staging(course_path, student)
+    staging.remove(staged.parent)
     measured = _measurement(stdout)
     log = stdout + stderr
     if not over_budget and (measured.get("signal") or process.returncode < 0):
@@ -166,55 +169,18 @@ def grade_one(course: str, student: str, settings: Settings) -> dict:
     outcome = Outcome(student, "graded" if process.returncode == 0 and not over_budget else "failed",
                       round(seconds, 1),
                       counters.get("peak_memory_mb") or round(measured.get("peak_rss_kb", 0) / 1024, 1), 1,
-                      cell_timeouts=kinds["cell_timeout"], kernel_deaths=kinds["kernel_death"] + kinds["kernel_broken"],
+                      cell_timeouts=kinds["cell_timeout"], kernel_deaths=kinds["kernel_death"],
                       sandbox_violations=violations(recorded, counters), notes="; ".join(notes + student_notes(recorded)))
     if over_budget:
         outcome.reason = f"grading stopped after {settings.budget_seconds} s, the time budget of a submission"
-    elif process.returncode == 0:
-        _receipt(course_path, student).write_text(json.dumps({"fingerprint": files, "outcome": asdict(outcome)}))
-    else:
+    elif process.returncode != 0:
         outcome.reason = failure_reason(log) or f"nbgrader exited with {process.returncode}"
+    if outcome.status == "failed":
+        c.forget_grading(course_path, student, settings.database)  # nothing half-graded stays behind
+    receipt = receipt_path(course_path, student)
+    receipt.parent.mkdir(parents=True, exist_ok=True)
+    receipt.write_text(json.dumps({"fingerprint": files, "outcome": asdict(outcome)}))
     return asdict(outcome)
-
-
-def _readable_submission(course: Path, student: str) -> tuple[list[str], list[str]]:
-    """nbgrader options and notes for a submission with notebooks that cannot be read.
-
-    nbgrader stops at the first unreadable notebook and deletes all it graded for the student;
-    a missing notebook it grades as 0 and goes on. So an unreadable notebook is left out of a
-    copy of the submission (the student's own files stay untouched) and graded as missing.
-    """
-    submission = course / "submitted" / student / c.ASSIGNMENT
-    expected = sorted(p.stem for p in (course / "source" / c.ASSIGNMENT).glob("*.ipynb"))
-    notes, unreadable = [], []
-    for name in expected:
-        path = submission / f"{name}.ipynb"
-        if not path.exists():
-            notes.append(f"{name}.ipynb was not submitted: 0 points for it")
-            continue
-        try:
-            nbformat.validate(nbformat.read(path, as_version=4))
-        except Exception as error:  # NotJSONError, ValidationError, UnicodeDecodeError, ...
-            unreadable.append(path.name)
-            notes.append(f"{path.name} is not a readable notebook ({type(error).__name__}: "
-                         f"{str(error).splitlines()[0][:120]}), so it was graded as missing: 0 points for it. "
-                         "Check that it opens in JupyterLab, and submit it again")
-    if not unreadable:
-        return [], notes
-    staged = course / STAGING / student / c.ASSIGNMENT
-    _remove_staging(course, student)
-    shutil.copytree(submission, staged, ignore=shutil.ignore_patterns(*unreadable))
-    return [f"--CourseDirectory.submitted_directory={STAGING}"], notes
-
-
-def _remove_staging(course: Path, student: str) -> None:
-    shutil.rmtree(course / STAGING / student, ignore_errors=True)
-
-
-def _course_files(course: Path) -> list[str]:
-    """Files nbgrader restores from ``source/`` into every submission (the helper package):
-    read-only in the sandbox, so one notebook cannot rewrite the checks of the next."""
-    return sorted(p.name for p in (course / "source" / c.ASSIGNMENT).iterdir() if p.suffix != ".ipynb")
 
 
 def violations(events: list[dict], counters: dict) -> str:
@@ -225,10 +191,8 @@ def violations(events: list[dict], counters: dict) -> str:
     for event in events:
         if event["event"] == "kernel_death" and "CPU time" in event.get("reason", ""):
             found["CPU time limit"] += 1
-        elif event["event"] in ("output_truncated", "notebook_budget", "kernel_broken"):
+        elif event["event"] in ("output_truncated", "notebook_budget"):
             found[event["event"].replace("_", " ")] += 1
-        elif event["event"] == "integrity":
-            found["replaced " + ", ".join(event["replaced"])] += 1
     return "; ".join(f"{name} x{count}" for name, count in found.items() if count)
 
 
@@ -294,14 +258,16 @@ class Progress:
 
 def grade_all(course: Path, env: dict, workers: int | None = None, scheduler: str | None = None,
               students: list[str] | None = None, database: str | None = None,
-              force: bool = False, progress: bool = True, sandbox: bool = True,
+              force: bool = False, retry_failed: bool = False, progress: bool = True, sandbox: bool = True,
               limits: sb.Limits | None = None, budget_seconds: int = SUBMISSION_BUDGET_SECONDS,
               nbgrader_options: tuple = ()) -> list[Outcome]:
     """Grade the submissions of ``students`` (default: every one in ``submitted/``).
 
     ``workers`` local threads each drive one nbgrader process (default: one per CPU); with
     ``scheduler`` (a Dask address, or a ``distributed.Client``) the work goes to that cluster
-    instead. ``force`` regrades unchanged submissions too. Each submission runs in the sandbox
+    instead. A submission whose files have not changed since its last grading is skipped: reported
+    ``unchanged`` if it was graded, ``failed`` again (with the earlier reason) if that grading
+    failed; ``retry_failed`` grades those failed ones again, ``force`` every one. Each submission runs in the sandbox
     with ``limits`` (default: :class:`grading.sandbox.Limits`, with the CPUs shared among the
     workers); ``sandbox=False`` grades without it. Raises :class:`grading.sandbox.SandboxUnavailable`
     when the sandbox cannot be set up here. Writes ``grading_report.csv`` into the course folder and
@@ -324,10 +290,13 @@ def grade_all(course: Path, env: dict, workers: int | None = None, scheduler: st
     todo = []
     for student in students:
         earlier = None if force else last_grading(course, student)
-        if earlier is not None:
-            outcomes[student] = Outcome(**{**earlier, "status": "unchanged"})
-        else:
+        if earlier is None or (retry_failed and earlier["outcome"]["status"] == "failed"):
             todo.append(student)
+        elif earlier["outcome"]["status"] == "failed":
+            outcomes[student] = Outcome(**{**earlier["outcome"], "reason": earlier["outcome"]["reason"]
+                                           + " (not graded again: unchanged since; --retry-failed grades it again)"})
+        else:
+            outcomes[student] = Outcome(**{**earlier["outcome"], "status": "unchanged"})
     bar = Progress(len(students), enabled=progress)
     for outcome in outcomes.values():
         bar.update(outcome)

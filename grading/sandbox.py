@@ -1,20 +1,32 @@
-"""A sandbox for students' kernels without Docker: bubblewrap, cgroups and resource limits.
+"""A sandbox for students' kernels without Docker: bubblewrap, cgroups, a private tmpfs and limits.
 
 :class:`SandboxedKernelManager` starts every kernel of a submission inside
 
 - **bubblewrap** (``bwrap``, Debian's ``bubblewrap`` package): new user, PID, network, IPC and
   UTS namespaces, so the kernel runs as ``nobody`` with no capabilities, sees only its own
-  processes and has no network at all (jupyter_client's ``ipc`` transport still works: Unix
-  sockets are files). Its file system is a read-only view of the system (``/usr``, Python and the
-  course's virtual environment, the CIFAR-10 archive and cache), the submission's own autograded
-  folder (writable, except the course's helper package, which stays read-only so one notebook
-  cannot rewrite the checks of the next), a private socket folder and a private ``/tmp``. Other
-  students' files, the gradebook and the instructor's ``source/`` (hidden tests) do not exist in
-  there.
+  processes, has no network at all (jupyter_client's ``ipc`` transport still works: Unix sockets
+  are files) and cannot make namespaces of its own. Its file system is a read-only view of the
+  system (``/usr``, Python and the course's virtual environment, the CIFAR-10 archive and cache)
+  and its private mount; other students' files, the gradebook, the instructor's ``source/``, the
+  grader's own code (the hidden tests) and the graded folders do not exist in there.
+- a **private mount** (:class:`PrivateMount`): a tmpfs of its own, with a size and a file-count
+  quota, holding a copy of the notebook's folder (where the kernel runs, at the same path), its
+  ``/tmp`` and home, and its socket files. The grader never reads anything the kernel wrote there;
+  it is unmounted when the kernel ends. So the kernel cannot fill the disk, leave files behind, or
+  plant links for the grader to follow.
 - a **cgroup** per submission (cgroup v1 controllers ``memory``, ``pids`` and ``cpu``): a memory
   cap (exceeding it kills the kernel, which is graded as it is), a cap on processes and threads
   (a fork bomb fails to fork), and a CPU share (cores per submission);
 - **prlimit** (util-linux): CPU seconds per kernel (so per notebook), the size of any file written.
+
+Kernels start with ``PYTHONSAFEPATH`` and the notebook's folder appended to the end of
+``sys.path`` once the kernel runs: a file in a submission cannot stand in for a module the kernel
+imports (``numpy.py``, ``ipykernel_launcher.py``), and nothing of the student's runs before the
+grader has connected to the kernel's sockets.
+
+The checker (:mod:`grading.checker`), which decides the scores, runs in a sandbox of the same kind
+(:func:`checker_command`), with its own cgroup: it never runs a student's code, but it reads what
+a student's kernel produced.
 
 Wall-clock budgets per cell and notebook and the output cap belong to the executor
 (:mod:`grading.execute`); the budget per submission to :mod:`grading.parallel`.
@@ -49,28 +61,32 @@ SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/passwd", "/etc/group", "/etc/nsswitch.
 # Environment variables a kernel keeps (bwrap starts from an empty environment).
 KEPT_VARIABLES = ("COURSE_MODE", "COURSE_SEED", "CIFAR10_PATH", "CIFAR10_CACHE_DIR", "NBGRADER_EXECUTION",
                   "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS", "LANG", "LC_ALL")
+# The notebook's folder goes last on sys.path, after everything the kernel itself imports.
+APPEND_CWD = "--IPKernelApp.exec_lines=['__import__(\"sys\").path.append(__import__(\"os\").getcwd())']"
 
 
 @dataclass
 class Limits:
     """What one submission may use. Kernels of a submission run one after the other."""
 
-    memory_mb: int = 6144  # the whole submission's cgroup: kernel, its children, its /tmp
+    memory_mb: int = 6144  # the whole submission's cgroup: kernel, its children, its private mount
     processes: int = 512  # processes and threads (TensorFlow starts dozens of threads)
     cpu_cores: float = 1.0  # CPU share of the submission
     cpu_seconds: int = 900  # CPU time of one kernel, i.e. one notebook
     file_mb: int = 512  # the largest file a kernel may write
-    tmp_mb: int = 512  # the private /tmp
+    disk_mb: int = 1024  # a kernel's private mount: its copy of the folder, /tmp and home
+    files: int = 20_000  # files and folders in a kernel's private mount
+    checker_memory_mb: int = 4096  # the checker's own cgroup
 
 
 @dataclass
 class Sandbox:
-    """One submission's sandbox: its cgroup, limits and what its kernels may see."""
+    """One submission's sandbox: its cgroups, limits and what its kernels may read."""
 
     cgroup: str  # path below each controller, e.g. "grading/demo_x-1a2b"
     limits: Limits = field(default_factory=Limits)
-    read_only: list[str] = field(default_factory=list)  # extra paths to show read-only
-    protected: list[str] = field(default_factory=list)  # names in the submission folder kept read-only
+    read_only: list[str] = field(default_factory=list)  # extra paths to show read-only (the data)
+    checker_cgroup: str | None = None
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -78,7 +94,13 @@ class Sandbox:
     @classmethod
     def from_env(cls, text: str) -> Sandbox:
         data = json.loads(text)
-        return cls(data["cgroup"], Limits(**data["limits"]), data["read_only"], data["protected"])
+        return cls(data["cgroup"], Limits(**data["limits"]), data["read_only"], data.get("checker_cgroup"))
+
+
+def current() -> Sandbox | None:
+    """The sandbox this nbgrader process grades in, or None outside one."""
+    text = os.environ.get(SANDBOX_ENV)
+    return Sandbox.from_env(text) if text else None
 
 
 class SandboxUnavailable(RuntimeError):
@@ -97,6 +119,10 @@ def problems() -> list[str]:
         if trial.returncode != 0:
             found.append("bubblewrap cannot create namespaces here (" + trial.stderr.strip()
                          + "); run as root or allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)")
+    try:
+        PrivateMount.create(Limits(disk_mb=1, files=16)).remove()
+    except OSError as error:
+        found.append(f"cannot mount a private tmpfs for a kernel ({error}); run the grader as root")
     for controller in CONTROLLERS:
         folder = CGROUP_ROOT / controller
         if not (folder / "cgroup.procs").exists():
@@ -109,6 +135,11 @@ def problems() -> list[str]:
             trial.rmdir()
         except OSError as error:
             found.append(f"cannot create a cgroup under {folder} ({error.strerror}); run the grader as root")
+    hidden = Path(__file__).resolve().parent
+    for root in _python_roots():
+        if hidden == root or root in hidden.parents:
+            found.append(f"the grader's code ({hidden}, the hidden tests) lies inside {root}, which kernels can read: "
+                         "install the course with `pip install -e .` (tools/setup_env.sh does) so that it stays outside")
     return found
 
 
@@ -119,6 +150,10 @@ def _namespaces() -> list[str]:
             "--cap-drop", "ALL", "--die-with-parent", "--new-session"]
 
 
+def _python_roots() -> list[Path]:
+    return sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parents[1]})
+
+
 class Cgroup:
     """A cgroup v1 group of the same path under the memory, pids and cpu controllers."""
 
@@ -127,14 +162,15 @@ class Cgroup:
         self.folders = {controller: CGROUP_ROOT / controller / path for controller in CONTROLLERS}
 
     @classmethod
-    def create(cls, name: str, limits: Limits) -> Cgroup:
+    def create(cls, name: str, limits: Limits, memory_mb: int | None = None) -> Cgroup:
         group = cls(f"grading/{name}-{uuid.uuid4().hex[:8]}")
         for folder in group.folders.values():
             folder.mkdir(parents=True)
         memory = group.folders["memory"]
-        (memory / "memory.limit_in_bytes").write_text(str(limits.memory_mb * 2**20))
+        limit = str((memory_mb or limits.memory_mb) * 2**20)
+        (memory / "memory.limit_in_bytes").write_text(limit)
         if (memory / "memory.memsw.limit_in_bytes").exists():  # swap counts too, where there is swap
-            (memory / "memory.memsw.limit_in_bytes").write_text(str(limits.memory_mb * 2**20))
+            (memory / "memory.memsw.limit_in_bytes").write_text(limit)
         (group.folders["pids"] / "pids.max").write_text(str(limits.processes))
         period = 100_000
         (group.folders["cpu"] / "cpu.cfs_period_us").write_text(str(period))
@@ -186,42 +222,84 @@ def _field(text: str, name: str) -> int:
     return 0
 
 
+class PrivateMount:
+    """A kernel's own tmpfs, with a size and a file-count quota: ``work`` (a copy of the
+    notebook's folder), ``tmp`` and ``ipc`` (its connection file and sockets).
+
+    Mounted by the grader (root) and unmounted when the kernel ends, so nothing the kernel wrote is
+    ever read or walked by the grader.
+    """
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.work, self.tmp, self.ipc = root / "work", root / "tmp", root / "ipc"
+
+    @classmethod
+    def create(cls, limits: Limits, source: Path | None = None) -> PrivateMount:
+        root = Path(tempfile.mkdtemp(prefix="k-", dir=_runtime_root()))
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={limits.disk_mb}m,nr_inodes={limits.files},mode=0700",
+                        "tmpfs", str(root)], check=True, capture_output=True)
+        mount = cls(root)
+        for folder in (mount.work, mount.tmp, mount.ipc):
+            folder.mkdir()
+        if source is not None:
+            from grading.staging import copy_folder
+
+            copy_folder(source, mount.work)
+        return mount
+
+    def remove(self) -> None:
+        subprocess.run(["umount", "-l", str(self.root)], capture_output=True)
+        try:
+            self.root.rmdir()
+        except OSError:
+            pass
+
+
 class SandboxedKernelManager(IpcKernelManager):
     """Starts kernels inside the sandbox described by :data:`SANDBOX_ENV`, if set.
 
-    Each kernel gets a private folder for its connection file and sockets, which is all of the
-    grader's runtime folder it can see (so it cannot reach another kernel's sockets).
+    Each kernel gets a :class:`PrivateMount` for its working copy, connection file and sockets;
+    nothing of the grader's runtime folder is visible to it.
     """
 
-    def _sandbox(self) -> Sandbox | None:
-        text = os.environ.get(SANDBOX_ENV)
-        return Sandbox.from_env(text) if text else None
+    private: PrivateMount | None = None
 
     async def _async_pre_start_kernel(self, **kw):  # start_kernel calls this one by name
-        sandbox = self._sandbox()
+        sandbox = current()
         if sandbox is not None:
-            self.private_folder = Path(tempfile.mkdtemp(prefix="k-", dir=_runtime_root()))
-            self.ip = str(self.private_folder / "ipc")
-            self.connection_file = str(self.private_folder / "kernel.json")
+            cwd = Path(kw.get("cwd") or os.getcwd()).resolve()
+            self.private = PrivateMount.create(sandbox.limits, source=cwd)
+            self.ip = str(self.private.ipc / "k")
+            self.connection_file = str(self.private.ipc / "kernel.json")
             self.start_counters = Cgroup(sandbox.cgroup).counters()
-        return await super()._async_pre_start_kernel(**kw)
+        command, kw = await super()._async_pre_start_kernel(**kw)
+        if sandbox is not None:
+            os.chmod(self.connection_file, 0o644)  # read by the kernel, whose user owns nothing else here
+        return command, kw
 
     def format_kernel_cmd(self, extra_arguments=None) -> list[str]:
         command = super().format_kernel_cmd(extra_arguments)
-        sandbox = self._sandbox()
+        sandbox = current()
         if sandbox is None:
             return command
         cwd = Path(self._launch_args.get("cwd") or os.getcwd()).resolve()
+        # /tmp first: the course itself may lie below /tmp, and a later bind must not hide an earlier one.
+        binds = [(self.private.tmp, Path("/tmp"), True), (self.private.work, cwd, True),
+                 (self.private.ipc, self.private.ipc, True)]
+        env = self._launch_args.get("env") or os.environ
+        variables = {name: env[name] for name in KEPT_VARIABLES if env.get(name)}
+        variables.update(HOME="/tmp/home", KERAS_HOME="/tmp/keras", MPLCONFIGDIR="/tmp/matplotlib",
+                         PYTHONSAFEPATH="1", JPY_PARENT_PID="1")  # ipykernel watches its parent: bwrap's pid 1
         # CPU: SIGXCPU at the soft limit (so the death can be named), SIGKILL 5 s later at the hard one.
         cpu = sandbox.limits.cpu_seconds
-        wrapped = ["prlimit", f"--cpu={cpu}:{cpu + 5}", f"--fsize={sandbox.limits.file_mb * 2**20}",
-                   "--core=0", "--", *bubblewrap(sandbox, cwd, self.private_folder, self._launch_args.get("env") or os.environ),
-                   "--", *command]
+        wrapped = ["prlimit", f"--cpu={cpu}:{cpu + 5}", f"--fsize={sandbox.limits.file_mb * 2**20}", "--core=0", "--",
+                   *bubblewrap(binds, sandbox.read_only, variables, cwd), "--", *command, APPEND_CWD]
         return ["sh", "-c", f"{Cgroup(sandbox.cgroup).join_command()}; exec {shlex.join(wrapped)}"]
 
     async def interrupt_kernel(self) -> None:
         # A SIGINT would reach bubblewrap, not the kernel, and end both: interrupt by message.
-        if self._sandbox() is not None and self.has_kernel:
+        if current() is not None and self.has_kernel:
             self._connect_control_socket()
             self.session.send(self._control_socket, self.session.msg("interrupt_request", content={}))
             return
@@ -229,7 +307,7 @@ class SandboxedKernelManager(IpcKernelManager):
 
     def death_reason(self) -> str:
         """Why the kernel died, as the student should read it."""
-        sandbox = self._sandbox()
+        sandbox = current()
         process = getattr(self.provisioner, "process", None)
         code = process.poll() if process is not None else None
         if sandbox is not None:
@@ -243,43 +321,59 @@ class SandboxedKernelManager(IpcKernelManager):
 
     async def cleanup_resources(self, restart: bool = False) -> None:
         await super().cleanup_resources(restart=restart)
-        folder = getattr(self, "private_folder", None)
-        if folder is not None and not restart:
-            shutil.rmtree(folder, ignore_errors=True)
+        if self.private is not None and not restart:
+            self.private.remove()
+            self.private = None
 
 
 def _runtime_root() -> Path:
-    """Where private kernel folders go: short (a Unix socket path holds at most 107 bytes)."""
+    """Where private mounts go: short (a Unix socket path holds at most 107 bytes), root's only."""
     root = Path(tempfile.gettempdir()) / "grading-kernels"
     root.mkdir(mode=0o700, exist_ok=True)
     return root
 
 
-def bubblewrap(sandbox: Sandbox, cwd: Path, private_folder: Path, env: dict) -> list[str]:
-    """The ``bwrap`` command line (without the kernel's own command) for one kernel."""
-    args = ["bwrap", *_namespaces(), "--clearenv", "--proc", "/proc", "--dev", "/dev",
-            "--size", str(sandbox.limits.tmp_mb * 2**20), "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]
+def bubblewrap(binds: list[tuple[Path, Path, bool]], read_only: list[str], variables: dict, cwd: Path,
+               tmp_mb: int | None = None) -> list[str]:
+    """The ``bwrap`` command line (without the command it runs): the system, Python and
+    ``read_only`` paths read-only, ``binds`` as ``(source, target, writable)``, only ``variables``
+    in the environment, starting in ``cwd``; with ``tmp_mb``, a fresh ``/tmp`` of that size."""
+    args = ["bwrap", *_namespaces(), "--clearenv", "--proc", "/proc", "--dev", "/dev", "--ro-bind", "/usr", "/usr"]
+    if tmp_mb is not None:
+        args += ["--size", str(tmp_mb * 2**20), "--tmpfs", "/tmp"]
     for link in ("bin", "lib", "lib64", "sbin"):
         target = Path("/") / link
         if target.is_symlink():
             args += ["--symlink", os.readlink(target), str(target)]
         elif target.exists():
             args += ["--ro-bind", str(target), str(target)]
-    python_roots = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parents[1]}
-    for path in [*SYSTEM_FILES, *sorted(map(str, python_roots)), *sandbox.read_only]:
+    for path in [*SYSTEM_FILES, *map(str, _python_roots()), *read_only]:
         if Path(path).exists():
             args += ["--ro-bind", str(Path(path).resolve()), str(Path(path).resolve())]
     if Path(sys.prefix) != Path(sys.prefix).resolve():
         args += ["--symlink", str(Path(sys.prefix).resolve()), sys.prefix]
-    args += ["--bind", str(cwd), str(cwd)]
-    for name in sandbox.protected:  # bound after the folder, so they win over its writable bind
-        if (cwd / name).exists():
-            args += ["--ro-bind", str(cwd / name), str(cwd / name)]
-    args += ["--bind", str(private_folder), str(private_folder), "--dir", "/tmp/home", "--chdir", str(cwd)]
-    variables = {name: env[name] for name in KEPT_VARIABLES if env.get(name)}
-    variables.update(HOME="/tmp/home", KERAS_HOME="/tmp/keras", MPLCONFIGDIR="/tmp/matplotlib",
-                     PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin",
-                     JPY_PARENT_PID="1")  # ipykernel watches its parent; bwrap's is pid 1 in there
+    for source, target, writable in binds:
+        args += ["--bind" if writable else "--ro-bind", str(source), str(target)]
+    args += ["--dir", "/tmp/home", "--chdir", str(cwd)]
+    variables = {**variables, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
     for name, value in variables.items():
         args += ["--setenv", name, value]
     return args
+
+
+def checker_command(sandbox: Sandbox, arguments: list[str], read_only: list[Path], env: dict) -> list[str]:
+    """The command that starts the checker (``python -I -m grading.checker ARGUMENTS``) in its own
+    cgroup and a sandbox like a kernel's: the grader's code and the course package, ``read_only``
+    (the data, the executor's records, the graded submission) and a private ``/tmp``, no network."""
+    import cifar10_course
+
+    code = [Path(__file__).resolve().parent, Path(cifar10_course.__file__).resolve().parent]
+    variables = {name: env[name] for name in ("CIFAR10_CACHE_DIR", "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS",
+                                              "LANG", "LC_ALL") if env.get(name)}
+    variables.update(HOME="/tmp/home", KERAS_HOME="/tmp/keras", MPLCONFIGDIR="/tmp/matplotlib")
+    args = bubblewrap([], [*map(str, code), *map(str, read_only), *sandbox.read_only], variables, Path("/tmp"),
+                      tmp_mb=512)
+    command = ["prlimit", f"--fsize={sandbox.limits.file_mb * 2**20}", "--core=0", "--", *args, "--",
+               sys.executable, "-I", "-m", "grading.checker", *arguments]
+    join = Cgroup(sandbox.checker_cgroup).join_command() if sandbox.checker_cgroup else "true"
+    return ["sh", "-c", f"{join}; exec {shlex.join(command)}"]

@@ -114,9 +114,6 @@ def test_the_report_counts_timeouts_deaths_and_violations(graded):
     assert outcomes["demo_endless_loop"].cell_timeouts == 1
     assert outcomes["demo_memory_hog"].kernel_deaths == 1
     assert "it ran out of memory" in outcomes["demo_memory_hog"].notes
-    assert "replaced" in outcomes["demo_monkeypatch"].sandbox_violations
-    for replaced in ("numpy.testing.assert_allclose", "builtins.print", "keras.src.models.model.Model.count_params"):
-        assert replaced in outcomes["demo_monkeypatch"].sandbox_violations
     clean = outcomes["demo_solution"]
     assert (clean.cell_timeouts, clean.kernel_deaths, clean.sandbox_violations, clean.notes) == (0, 0, "", "")
     flooded = course / "autograded/demo_output_flood/cifar10/part1_data.ipynb"

@@ -1,38 +1,107 @@
-"""The feedback filter removes hidden-test code and tracebacks, and nothing else."""
+"""Feedback pages: the grading notes page escapes what it shows, and nbconvert, configured as in
+``nbgrader_config.py``, renders a student's scripts as inert text (feedback and formgrader alike)."""
 
 from __future__ import annotations
 
 import nbformat
+from nbconvert.exporters import HTMLExporter
+from traitlets.config import Config
 
-from grading.feedback import NOTE, HideHiddenTests, hide_hidden_tests
+from grading import course as c
+from grading.feedback import notes_page
 
-CELL = '''"""Check the layers of the model"""
-model = build()
-assert model.ok, "visible check"
-### BEGIN HIDDEN TESTS
-assert secret_threshold(model) > 0.5, "hidden message"
-### END HIDDEN TESTS
-print("done")'''
+SCRIPT = "<script>document.title = 'pwned'</script>"
 
 
-def test_hidden_region_is_replaced_by_a_note():
-    shown = hide_hidden_tests(CELL)
-    assert "secret_threshold" not in shown and "BEGIN HIDDEN" not in shown
-    assert shown.startswith('"""Check the layers of the model"""') and 'print("done")' in shown
-    assert NOTE in shown
+def course_config() -> Config:
+    """The configuration nbgrader's commands and the formgrader read: the repository's nbgrader_config.py."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    return PyFileConfigLoader("nbgrader_config.py", path=str(c.REPO)).load_config()
 
 
-def test_failed_hidden_test_keeps_its_message_but_not_its_traceback():
-    cell = nbformat.v4.new_code_cell(CELL)
-    cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="hidden message",
-                                           traceback=["Cell In[3], line 5", "----> 5 assert secret_threshold(model) > 0.5"])]
-    processed, _ = HideHiddenTests().preprocess_cell(cell, {}, 0)
-    assert processed.outputs[0].traceback == ["AssertionError: hidden message"]
-    assert "secret_threshold" not in str(processed)
+def hostile_notebook() -> nbformat.NotebookNode:
+    code = nbformat.v4.new_code_cell("display(HTML(...))")
+    code.outputs = [
+        nbformat.v4.new_output("display_data", data={"text/html": f"<b>hi</b>{SCRIPT}<img src=x onerror=alert(1)>"}),
+        nbformat.v4.new_output("display_data", data={"application/javascript": "alert(2)", "text/plain": "js"}),
+        nbformat.v4.new_output("display_data", data={"text/markdown": f"*md* {SCRIPT}"}),
+    ]
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# Answer\n{SCRIPT}"), code])
 
 
-def test_cells_without_hidden_tests_are_untouched():
-    cell = nbformat.v4.new_code_cell('assert f(1) == 2, "visible"')
-    cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="visible", traceback=["tb"])]
-    processed, _ = HideHiddenTests().preprocess_cell(cell, {}, 0)
-    assert processed.source == 'assert f(1) == 2, "visible"' and processed.outputs[0].traceback == ["tb"]
+def test_student_scripts_do_not_survive_into_the_feedback_html():
+    config = course_config()
+    config.HTMLExporter.template_name = "feedback"  # what generate_feedback sets
+    config.HTMLExporter.extra_template_basedirs = [_nbgrader_path("server_extensions", "formgrader", "templates")]
+    config.HTMLExporter.extra_template_paths = [_nbgrader_path("server_extensions", "formgrader", "static",
+                                                               "node_modules", "bootstrap", "dist", "css")]
+    grades = {"nbgrader": {"notebook": "part1_data", "score": 0, "max_score": 0, "late_penalty": 0}}
+    html, _ = HTMLExporter(config=config).from_notebook_node(hostile_notebook(), resources=grades)
+    assert "<b>hi</b>" in html  # the harmless markup stays
+    assert active_code(html) == []
+
+
+def test_the_formgrader_reads_the_same_setting():
+    """The formgrader renders with HTMLExporter(config=...) from nbgrader's own config loading in the
+    course folder; the sanitising template blocks are the same as the feedback's (nbconvert's classic)."""
+    import os
+
+    from nbgrader.apps import NbGrader
+
+    app = NbGrader()
+    app.config_dir = str(c.REPO)
+    cwd = os.getcwd()
+    os.chdir(c.REPO)
+    try:
+        app.load_config_file()
+    finally:
+        os.chdir(cwd)
+    assert app.config.HTMLExporter.sanitize_html is True
+
+
+def test_without_the_settings_the_scripts_would_run():
+    """The test above can fail: nbconvert's defaults keep the scripts."""
+    html, _ = HTMLExporter().from_notebook_node(hostile_notebook())
+    assert len(active_code(html)) >= 3
+
+
+def active_code(page: str) -> list[str]:
+    """The student's code a browser would run in ``page``: its scripts and event handlers."""
+    from html.parser import HTMLParser
+
+    found = []
+
+    class Finder(HTMLParser):
+        in_script = False
+
+        def handle_starttag(self, tag, attrs):
+            self.in_script = tag == "script"
+            found.extend(value for name, value in attrs if name.startswith("on") and "alert" in (value or ""))
+
+        def handle_data(self, data):
+            if self.in_script and ("pwned" in data or "alert" in data):
+                found.append(data)
+
+        def handle_endtag(self, tag):
+            self.in_script = False
+
+    Finder().feed(page)
+    return found
+
+
+def test_notes_page_escapes_and_says_why_grading_failed():
+    page = notes_page("demo_<x>", {"status": "failed", "reason": "grading stopped after 10 s <b>",
+                                   "notes": f"a.ipynb was left out: it is a symbolic link; {SCRIPT}"})
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "could not be graded, so no score was recorded" in page and "grading stopped after 10 s &lt;b&gt;" in page
+    assert page.count("<li>") == 2
+
+
+def _nbgrader_path(*parts: str) -> str:
+    """A folder of nbgrader's, as nbgrader's feedback and formgrader point nbconvert at it."""
+    import os
+
+    import nbgrader
+
+    return os.path.join(os.path.dirname(nbgrader.__file__), *parts)

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import FULL_COPY
 from grading import course as c
-from grading.feedback import BEGIN, END
+from grading.checker import tests_for
 
 pytestmark = pytest.mark.slow
 SOURCE = c.REPO / "source" / c.ASSIGNMENT
@@ -58,6 +58,23 @@ def marked_lines(notebook: str, begin: str, end: str) -> set[str]:
     outside = {line.strip() for line in region.sub("", text).splitlines()}
     return {line.strip() for found in region.findall(text) for line in found.splitlines()
             if len(line.strip()) > 12 and line.strip() not in outside}
+
+
+def checker_lines(notebook: str) -> set[str]:
+    """Lines of the notebook's hidden tests (grading/checker/<notebook>.py, over 20 characters)
+    that appear nowhere in its source notebook."""
+    text = "\n".join(cell.source for cell in read(SOURCE / f"{notebook}.ipynb").cells)
+    code = (c.REPO / "grading" / "checker" / f"{notebook}.py").read_text()
+    return {line.strip() for line in code.splitlines() if len(line.strip()) > 20 and line.strip() not in text}
+
+
+def test_hidden_tests_live_outside_the_notebooks():
+    """No notebook carries hidden tests: the checker holds them, one for every graded cell."""
+    for name in c.NOTEBOOKS:
+        notebook = read(SOURCE / f"{name}.ipynb")
+        assert not any("BEGIN HIDDEN" in cell.source for cell in notebook.cells), name
+        tests = {grade_id for grade_id, cell in grade_ids(notebook, grade=True).items() if cell.cell_type == "code"}
+        assert tests == set(tests_for(name)), f"{name}: graded cells and checker tests differ"
 
 
 def part2_faulty_submissions(course: Path) -> None:
@@ -142,7 +159,7 @@ def test_committed_release_equals_a_fresh_regeneration(graded):
 def test_release_holds_no_solution_hidden_test_model_or_data():
     for name in c.NOTEBOOKS:
         released_code = "\n".join(cell.source for cell in read(RELEASE / f"{name}.ipynb").cells)
-        secret_lines = marked_lines(name, "### BEGIN SOLUTION", "### END SOLUTION") | marked_lines(name, BEGIN, END)
+        secret_lines = marked_lines(name, "### BEGIN SOLUTION", "### END SOLUTION") | checker_lines(name)
         assert secret_lines, f"no solution or hidden-test lines found in {name}"
         leaked = [line for line in secret_lines if line in released_code]
         assert not leaked, f"{name} release leaks: {leaked[:3]}"
@@ -228,9 +245,8 @@ def test_grade_export_has_a_row_per_student(graded):
 
 def test_feedback_shows_messages_but_no_hidden_test_code(graded):
     course, _ = graded
-    # Each page against its own notebook's secrets: a line hidden in one notebook may be visible
-    # code in another (Part 6 loops over the class names as a Part 4 hidden test does).
-    hidden = {name: marked_lines(name, BEGIN, END) for name in c.NOTEBOOKS}
+    # Each page against its own notebook's hidden tests (the checker's code).
+    hidden = {name: checker_lines(name) for name in c.NOTEBOOKS}
     assert all(hidden.values())
     pages = sorted((course / "feedback").rglob("*.html"))
     assert len(pages) == len(c.DEMO_STUDENTS) * len(c.NOTEBOOKS)

@@ -202,22 +202,32 @@ def check_array(name: str, array, shape=None, dtype=None, value_range=None) -> N
             f"(np.asarray({name}) converts it)."
         )
     array = np.asarray(array)  # A tensor or a DataFrame: compare as NumPy would see it.
+    problems = array_problems(name, array.shape, array.dtype, array, shape, dtype, value_range)
+    if problems:
+        raise AssertionError("\n".join(problems))
+
+
+def array_problems(name: str, found_shape, found_dtype, values, shape=None, dtype=None, value_range=None) -> list[str]:
+    """What :func:`check_array` reports, for an array known by its shape, dtype and ``values``
+    (all of its values, or a sample of its rows: the grader's checker sees large arrays that way)."""
     problems = []
+    found_shape = tuple(found_shape)
     if shape is not None:
         shape = tuple(shape)
-        if len(array.shape) != len(shape) or any(
-            want is not None and want != have for want, have in zip(shape, array.shape)
+        if len(found_shape) != len(shape) or any(
+            want is not None and want != have for want, have in zip(shape, found_shape)
         ):
             note = " (None means any size)" if None in shape else ""
-            problems.append(f"{name} should have shape {shape}{note} but has shape {array.shape}")
-    if dtype is not None and array.dtype != np.dtype(dtype):
+            problems.append(f"{name} should have shape {shape}{note} but has shape {found_shape}")
+    if dtype is not None and np.dtype(found_dtype) != np.dtype(dtype):
         problems.append(
-            f"{name} should have dtype {np.dtype(dtype)} but has dtype {array.dtype} "
+            f"{name} should have dtype {np.dtype(dtype)} but has dtype {np.dtype(found_dtype)} "
             f"({name}.astype('{np.dtype(dtype)}') converts it)"
         )
-    if value_range is not None and array.size:
+    values = np.asarray(values)
+    if value_range is not None and values.size:
         low, high = value_range
-        smallest, largest = np.min(array), np.max(array)
+        smallest, largest = np.min(values), np.max(values)
         if np.isnan(smallest) or np.isnan(largest):
             problems.append(f"{name} should have values between {low} and {high} but holds NaN")
         elif smallest < low or largest > high:
@@ -226,8 +236,7 @@ def check_array(name: str, array, shape=None, dtype=None, value_range=None) -> N
                 f"{name} should have values between {low} and {high} but has values between "
                 f"{smallest} and {largest}{hint}"
             )
-    if problems:
-        raise AssertionError("\n".join(problems))
+    return problems
 
 
 def _article(word: str) -> str:
@@ -442,69 +451,138 @@ def record_training(train, model, x, y) -> TrainingRun:
     return run
 
 
-def check_history(run: TrainingRun) -> None:
-    """Check that the training function returned the History of its fit, with loss and accuracy."""
+def _shape_or_type(value) -> str:
+    shape = getattr(value, "shape", None)
+    return str(tuple(shape)) if shape is not None else type(value).__name__
+
+
+def _is_given(used, given) -> bool:
+    """True when ``used`` is the array ``given`` or an equal copy of it."""
+    return used is given or (hasattr(used, "shape") and tuple(used.shape) == tuple(given.shape)
+                             and bool(np.array_equal(used, given)))
+
+
+def training_record(run: TrainingRun) -> dict:
+    """What a recorded training run did, as plain data (numbers, strings and lists).
+
+    The checks of a training function read only this record: in the student's notebook from
+    :func:`record_training`, and at grading from the same record made in the student's kernel and
+    read by the grader's checker, in another process.
+    """
     from .environment import quiet_tensorflow
 
     keras = quiet_tensorflow()
-    if not isinstance(run.history, keras.callbacks.History):
-        raise AssertionError(f"{run.name} should return what model.fit returns (a History), "
-                             f"not {type(run.history).__name__}.")
-    recorded = set(run.history.history)
-    if not {"loss", "accuracy"} <= recorded:
-        raise AssertionError(f"The History should record loss and accuracy, but records {sorted(recorded)}.")
+    history = run.history
+    record = {
+        "name": run.name,
+        "returned": type(history).__name__,
+        "is_history": isinstance(history, keras.callbacks.History),
+        "history_keys": sorted(str(key) for key in getattr(history, "history", {}) or {}),
+        "fit_calls": [],
+        "compiled": False,
+    }
+    for fitted in run.fit_calls:
+        record["fit_calls"].append({
+            "x_given": _is_given(fitted.get("x"), run.x),
+            "y_given": _is_given(fitted.get("y"), run.y),
+            "x": _shape_or_type(fitted.get("x")),
+            "y": _shape_or_type(fitted.get("y")),
+            "given_x": _shape_or_type(run.x),
+            "given_y": _shape_or_type(run.y),
+            "batch_size": fitted.get("batch_size"),
+            "epochs": fitted.get("epochs", 1),
+            "validation_split": fitted.get("validation_split") or 0.0,
+        })
+    config = run.model.get_compile_config() or {}
+    if config:
+        rate = getattr(getattr(run.model, "optimizer", None), "learning_rate", None)
+        rate = rate.numpy() if hasattr(rate, "numpy") else rate  # A Variable; .numpy() avoids NumPy 2.4's warning.
+        record.update(
+            compiled=True,
+            optimizer=_name_of(config.get("optimizer")),
+            learning_rate=None if rate is None else float(rate),
+            loss=_name_of(config.get("loss")),
+            loss_given=repr(config.get("loss"))[:200],
+            metrics=[_name_of(metric) for metric in config.get("metrics") or []],
+            metrics_given=repr(config.get("metrics"))[:200],
+        )
+    return record
+
+
+def history_problems(record: dict) -> list[str]:
+    """What is wrong with the History a training function returned (see :func:`training_record`)."""
+    if not record.get("is_history"):
+        return [f"{record.get('name')} should return what model.fit returns (a History), "
+                f"not {record.get('returned')}."]
+    recorded = list(record.get("history_keys") or [])
+    accuracy = any(_name_of(key) in _ACCURACY_NAMES for key in recorded)
+    if "loss" not in recorded or not accuracy:
+        return [f"The History should record loss and accuracy, but records {sorted(recorded)}."]
+    return []
+
+
+def training_problems(record: dict, part: str, wanted, loss: str, optimizer: str = "SGD",
+                      learning_rate: float = 0.01) -> list[str]:
+    """What is wrong with how a training function compiled and fitted its model.
+
+    ``record`` comes from :func:`training_record`; ``wanted`` is the part's
+    :class:`~cifar10_course.modes.PartBudget`. Checks: one call of ``fit``, on exactly the ``x``
+    and ``y`` given (not on global variables), with the part's batch size, epochs and validation
+    split; compiled with ``loss``, ``optimizer`` at ``learning_rate``, and the accuracy metric.
+    """
+    name = record.get("name")
+    calls = record.get("fit_calls") or []
+    if len(calls) != 1:
+        return [f"{name} should call model.fit once, but called it {len(calls)} times."]
+    fitted, problems = calls[0], []
+    for argument in ("x", "y"):
+        if not fitted.get(f"{argument}_given"):
+            problems.append(
+                f"model.fit got {argument}={fitted.get(argument)}, not the {fitted.get('given_' + argument)} array "
+                f"passed to {name}: train on the function's arguments, not on global variables.")
+    batch_size = fitted.get("batch_size") or 32  # Keras's default batch size is 32.
+    if batch_size != wanted.batch_size:
+        problems.append(f"batch_size should be {wanted.batch_size} but is {batch_size}.")
+    epochs = fitted.get("epochs")
+    if epochs != wanted.epochs:
+        problems.append(f"epochs should be {wanted.epochs} (course.budget({part!r}).epochs) but is {epochs}.")
+    split = fitted.get("validation_split") or 0.0
+    if not isinstance(split, (int, float)) or not np.isclose(split, wanted.validation_split):
+        problems.append(f"validation_split should be {wanted.validation_split} "
+                        f"(course.budget({part!r}).validation_split) but is {split}.")
+    if not record.get("compiled"):
+        problems.append(f"{name} should compile the model before fitting it.")
+    else:
+        if record.get("optimizer") != optimizer.lower():
+            problems.append(f"The optimizer should be {optimizer} but is {record.get('optimizer')}.")
+        else:
+            rate = record.get("learning_rate")
+            if not isinstance(rate, (int, float)) or not np.isclose(rate, learning_rate, rtol=1e-4):
+                problems.append(f"The learning rate should be {learning_rate} but is {rate:g}." if isinstance(
+                    rate, (int, float)) else f"The learning rate should be {learning_rate} but is {rate}.")
+        if record.get("loss") != loss.replace("_", ""):
+            problems.append(f"The loss should be {loss} but is {record.get('loss_given')}.")
+        if not any(metric in _ACCURACY_NAMES for metric in record.get("metrics") or []):
+            problems.append(f"The metrics should include 'accuracy', but are {record.get('metrics_given')}.")
+    return problems
+
+
+def check_history(run: TrainingRun) -> None:
+    """Check that the training function returned the History of its fit, with loss and accuracy."""
+    problems = history_problems(training_record(run))
+    if problems:
+        raise AssertionError("\n".join(problems))
 
 
 def check_training_settings(run: TrainingRun, part: str, loss: str, optimizer: str = "SGD",
                             learning_rate: float = 0.01) -> None:
-    """Check how a recorded training run compiled and fitted its model.
+    """Check how a recorded training run compiled and fitted its model (see :func:`training_problems`).
 
-    Checks: one call of ``fit``, on exactly the ``x`` and ``y`` given (not on global variables),
-    with the part's batch size, epochs and validation split; compiled with ``loss``,
-    ``optimizer`` at ``learning_rate``, and the accuracy metric.
+    Only a plain Keras model counts (:func:`check_keras_model`): its settings are read from Keras.
     """
     from .modes import budget
 
-    wanted, name, model = budget(part), run.name, run.model
-    check_keras_model(model, f"The model after {name}")  # Its settings are read from Keras itself.
-    if len(run.fit_calls) != 1:
-        raise AssertionError(f"{name} should call model.fit once, but called it {len(run.fit_calls)} times.")
-    fitted = run.fit_calls[0]
-    problems = []
-    for argument, given in (("x", run.x), ("y", run.y)):
-        used = fitted.get(argument)
-        used_shape = getattr(used, "shape", type(used).__name__)
-        if used is not given and not (hasattr(used, "shape") and used.shape == given.shape
-                                      and np.array_equal(used, given)):
-            problems.append(
-                f"model.fit got {argument}={used_shape}, not the {given.shape} array passed to "
-                f"{name}: train on the function's arguments, not on global variables.")
-    batch_size = fitted.get("batch_size") or 32  # Keras's default batch size is 32.
-    if batch_size != wanted.batch_size:
-        problems.append(f"batch_size should be {wanted.batch_size} but is {batch_size}.")
-    epochs = fitted.get("epochs", 1)
-    if epochs != wanted.epochs:
-        problems.append(f"epochs should be {wanted.epochs} (course.budget({part!r}).epochs) but is {epochs}.")
-    split = fitted.get("validation_split") or 0.0
-    if not np.isclose(split, wanted.validation_split):
-        problems.append(f"validation_split should be {wanted.validation_split} "
-                        f"(course.budget({part!r}).validation_split) but is {split}.")
-
-    config = model.get_compile_config() or {}
-    if not config:
-        problems.append(f"{name} should compile the model before fitting it.")
-    else:
-        if _name_of(config.get("optimizer")) != optimizer.lower():
-            problems.append(f"The optimizer should be {optimizer} but is {_name_of(config.get('optimizer'))}.")
-        else:
-            rate = model.optimizer.learning_rate  # A Variable or tensor; .numpy() avoids NumPy 2.4's warning.
-            rate = float(rate.numpy() if hasattr(rate, "numpy") else rate)
-            if not np.isclose(rate, learning_rate, rtol=1e-4):
-                problems.append(f"The learning rate should be {learning_rate} but is {rate:g}.")
-        if _name_of(config.get("loss")) != loss.replace("_", ""):
-            problems.append(f"The loss should be {loss} but is {config.get('loss')!r}.")
-        metrics = config.get("metrics") or []
-        if not any(_name_of(metric) in _ACCURACY_NAMES for metric in metrics):
-            problems.append(f"The metrics should include 'accuracy', but are {metrics!r}.")
+    check_keras_model(run.model, f"The model after {run.name}")
+    problems = training_problems(training_record(run), part, budget(part), loss, optimizer, learning_rate)
     if problems:
-        raise AssertionError(f"{name}:\n  " + "\n  ".join(problems))
+        raise AssertionError(f"{run.name}:\n  " + "\n  ".join(problems))

@@ -1,0 +1,270 @@
+"""What the checks decide on: the kernel's answers, read as untrusted data, and what the checker
+loads itself (the data set, the run mode, the submitted weights files).
+
+Untrusted data is read with limits: JSON of a bounded size, arrays from ``.npy`` bytes without
+pickles (``allow_pickle=False``) and of a bounded size, models only through
+:mod:`grading.checker.safe_models`, files of the submission opened without following links.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import os
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from grading import probes as p
+from grading.checker import Failed
+from grading.harvest import sample_rows
+
+MAX_ARRAY_BYTES = 256 * 2**20
+MAX_WEIGHTS_BYTES = 512 * 2**20
+
+
+class Unanswered(Failed):
+    """The kernel gave no answer for a probe: the test's cell did not run, or the kernel died."""
+
+
+@dataclass
+class Sample:
+    """Rows of a large array: ``values`` are the rows ``rows`` of an array of ``shape``."""
+
+    values: np.ndarray
+    rows: np.ndarray
+    shape: tuple
+    kind: str
+
+    @property
+    def dtype(self):
+        return self.values.dtype
+
+
+@dataclass
+class Returned:
+    """An array a student's function returned (whole), with the type it had."""
+
+    values: np.ndarray
+    kind: str
+
+
+class Evidence:
+    """The answers one notebook's kernel gave, with the checker's own data beside them."""
+
+    def __init__(self, records: dict, submission: Path, data, workdir: Path):
+        self.harvests = records["harvests"]
+        self.cells = records["cells"]  # grade id -> {"probes": {key: [harvest, position]}, "state", "message"}
+        self.submission = submission
+        self.data = data  # grading.checker.data.CourseData: the mode and the data set, loaded here
+        self.workdir = workdir
+        self._parsed: dict[int, list] = {}
+        self.grade_id = None
+
+    # -- answers -------------------------------------------------------------------------------
+
+    def answer(self, probe: dict) -> dict:
+        """The kernel's answer to ``probe`` for the current test; raises :class:`Failed` with what
+        the student should read when the call failed or never happened."""
+        entry = self._entry(probe)
+        if "error" in entry:
+            name, message = self.raised(probe)
+            if name == "NotImplementedError" and not message:
+                message = "it is not written yet (replace raise NotImplementedError() with your code)"
+            raise Failed(f"{_call_text(probe)} raised {name}: {message}")
+        answer = entry.get("ok")
+        if not isinstance(answer, dict):
+            raise Failed(f"the grader could not read what {_call_text(probe)} gave back")
+        return answer
+
+    def raised(self, probe: dict) -> tuple[str, str] | None:
+        """``(exception name, message)`` when the call of ``probe`` raised, else None."""
+        error = self._entry(probe).get("error")
+        if error is None:
+            return None
+        name, message = ((error if isinstance(error, list) else []) + ["", ""])[:2]
+        return str(name)[:100], str(message)[:2000]
+
+    def _entry(self, probe: dict) -> dict:
+        cell = self.cells.get(self.grade_id) or {}
+        where = cell.get("probes", {}).get(p.key(probe))
+        if where is None:
+            raise Unanswered(cell.get("message") or "this test's cell did not run, so the grader could not call your code")
+        harvest_index, position = where
+        answers = self._answers(harvest_index)
+        if position >= len(answers) or not isinstance(answers[position], dict):
+            raise Unanswered(self.harvests[harvest_index].get("error") or "the kernel gave no answer")
+        return answers[position]
+
+    def _answers(self, index: int) -> list:
+        if index not in self._parsed:
+            harvest = self.harvests[index]
+            text = harvest.get("answer")
+            try:
+                parsed = json.loads(text) if isinstance(text, str) else []
+            except ValueError:
+                parsed = []
+            self._parsed[index] = parsed if isinstance(parsed, list) else []
+        return self._parsed[index]
+
+    def request(self, probe: dict) -> dict:
+        """The grader's own copy of the request that carried ``probe`` (its seeds and limits)."""
+        harvest_index, _ = self.cells[self.grade_id]["probes"][p.key(probe)]
+        return self.harvests[harvest_index]["request"]
+
+    def result(self, probe: dict):
+        """What a ``call`` probe's function returned, decoded (arrays, numbers, lists, tuples)."""
+        return self.decode(self.answer(probe).get("result"), probe)
+
+    def decode(self, value, probe: dict, depth: int = 0):
+        """An encoded value from the kernel (see :func:`grading.harvest.encode`), checked as it is read."""
+        if depth > 10:
+            raise Failed("the value is nested too deeply to check")
+        if value is None or isinstance(value, (bool, int, str)):
+            if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**63:
+                raise Failed("a number is too large to check")
+            return value
+        if not isinstance(value, dict):
+            raise Failed("the grader could not read a value")
+        if "__float__" in value:
+            try:
+                return float(value["__float__"])
+            except (TypeError, ValueError):
+                raise Failed("the grader could not read a number") from None
+        if "__list__" in value or "__tuple__" in value:
+            items = value.get("__list__", value.get("__tuple__"))
+            if not isinstance(items, list):
+                raise Failed("the grader could not read a list")
+            decoded = [self.decode(item, probe, depth + 1) for item in items]
+            return tuple(decoded) if "__tuple__" in value else decoded
+        if "__object__" in value:
+            return Foreign(str(value["__object__"])[:200])
+        if "__ndarray__" in value:
+            return self._array(value, probe)
+        raise Failed("the grader could not read a value")
+
+    def _array(self, value: dict, probe: dict):
+        array = load_array(value["__ndarray__"])
+        kind = str(value.get("type", "numpy.ndarray"))[:200]
+        if not value.get("sampled"):
+            return Returned(array, kind)
+        shape = value.get("shape")
+        if not (isinstance(shape, list) and shape and all(isinstance(n, int) and 0 <= n < 2**40 for n in shape)):
+            raise Failed("the grader could not read the shape of an array")
+        request = self.request(probe)
+        rows = sample_rows(shape[0], request["sample_rows"], request["seed"])
+        if array.shape != (len(rows), *shape[1:]):
+            raise Failed("the grader could not read the rows of an array")
+        return Sample(array, rows, tuple(shape), kind)
+
+    # -- models ---------------------------------------------------------------------------------
+
+    def model_answer(self, probe: dict, name: str) -> dict:
+        """A ``model`` probe's answer: fails unless the build function returned a Keras model."""
+        answer = self.answer(probe)
+        if not isinstance(answer.get("json"), str):
+            raise Failed(f"{name}() should return a Keras model, but returned {str(answer.get('type'))[:200]}.")
+        return answer
+
+    def model(self, probe: dict, name: str | None = None):
+        """The model a build function returned, rebuilt here from its description."""
+        from grading.checker import safe_models
+
+        name = name or probe["function"]
+        return safe_models.build(self.model_answer(probe, name)["json"], f"What {name}() returns")
+
+    def trained_model(self, probe: dict, weights: str):
+        """The model of ``probe``'s build function with the submitted weights file ``weights``
+        (relative to the submission) loaded into it; fails with advice when that cannot be."""
+        from grading.checker import safe_models
+
+        name = probe["function"]
+        model = self.model(probe, name)
+        copy = self.submitted_file(weights, MAX_WEIGHTS_BYTES, advice=(
+            f"Run the whole notebook once without nbgrader (the training cell saves them there), then "
+            f"submit the {Path(weights).parent} folder with it."))
+        try:
+            safe_models.load_weights(model, copy)
+        except safe_models.Mismatch as error:
+            raise Failed(f"The weights in {weights} do not fit the model that {name}() builds now, probably "
+                         f"because it changed after training. Run the training cell again, then submit. "
+                         f"Keras said: {error}") from None
+        except Exception as error:
+            raise Failed(f"The weights file {weights} cannot be read ({type(error).__name__}): it is damaged or "
+                         "not a Keras weights file. Run the training cell again, then submit.") from None
+        return model
+
+    def submitted_file(self, relative: str, limit: int, advice: str) -> Path:
+        """A private copy of a file of the submission, opened without following links."""
+        target = self.workdir / Path(relative).name
+        folder = os.open(self.submission, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            parts = Path(relative).parts
+            for part in parts[:-1]:
+                inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
+                os.close(folder)
+                folder = inner
+            fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+        except OSError:
+            raise Failed(f"No trained weights at {relative}. {advice}") from None
+        finally:
+            os.close(folder)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise Failed(f"{relative} is not a regular file. {advice}")
+            if info.st_size > limit:
+                raise Failed(f"{relative} is larger than {limit // 2**20} MB. {advice}")
+            with open(target, "wb") as out:
+                out.write(os.read(fd, limit + 1)[:limit])
+        finally:
+            os.close(fd)
+        return target
+
+    def file_answer(self, encoded, suffix: str) -> Path | None:
+        """Bytes a probe returned (a file a student's function wrote), as a private file here."""
+        if encoded is None:
+            return None
+        try:
+            content = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, TypeError, ValueError):
+            raise Failed("the grader could not read a file your function wrote") from None
+        handle, name = tempfile.mkstemp(suffix=suffix, dir=self.workdir)
+        with os.fdopen(handle, "wb") as out:
+            out.write(content)
+        return Path(name)
+
+
+@dataclass(frozen=True)
+class Foreign:
+    """Something a function returned that is no array, number or string: only its type is known."""
+
+    kind: str
+
+
+def load_array(encoded) -> np.ndarray:
+    """An array from base64 ``.npy`` bytes: no pickles, no object arrays, at most
+    :data:`MAX_ARRAY_BYTES`."""
+    if not isinstance(encoded, str) or len(encoded) > MAX_ARRAY_BYTES * 4 // 3 + 16:
+        raise Failed("an array is too large to check")
+    try:
+        array = np.load(io.BytesIO(base64.b64decode(encoded, validate=True)), allow_pickle=False)
+    except Exception:
+        raise Failed("the grader could not read an array") from None
+    if not isinstance(array, np.ndarray) or array.dtype.hasobject or array.nbytes > MAX_ARRAY_BYTES:
+        raise Failed("the grader could not read an array")
+    return array
+
+
+def _call_text(probe: dict) -> str:
+    kind = probe.get("kind")
+    if kind == "training":
+        return f"{probe['train']}(model, x, y)"
+    if kind == "model" or (kind == "call" and not probe.get("args") and not probe.get("keywords")):
+        return f"{probe['function']}()"
+    return f"{probe.get('function')}(...)"

@@ -1,0 +1,88 @@
+"""What a graded test asks of the student's kernel: probes, as plain data.
+
+A probe names a student's function and how to call it (see :mod:`grading.harvest`, which answers
+probes inside the kernel). The tests of :mod:`grading.checker` declare the probes they need; the
+executor sends them into the kernel after the test's cell and keeps the answers beside the
+probes it sent, so the checker always knows what was asked, from the grader's own copy.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import numpy as np
+
+
+def encode_value(value):
+    """A trusted value (array, number, string, list, tuple) as JSON-ready data for a probe."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(value), allow_pickle=False)
+        return {"__ndarray__": base64.b64encode(buffer.getvalue()).decode()}
+    if isinstance(value, float):
+        return {"__float__": repr(value)}
+    if isinstance(value, tuple):
+        return {"__tuple__": [encode_value(item) for item in value]}
+    if isinstance(value, list):
+        return {"__list__": [encode_value(item) for item in value]}
+    return value
+
+
+def value(item) -> dict:
+    """An argument given as it is."""
+    return {"value": encode_value(item)}
+
+
+def data(name: str) -> dict:
+    """An argument the kernel loads itself: ``train_labels_onehot`` or ``test_labels_onehot``."""
+    return {"data": name}
+
+
+def recorder() -> dict:
+    """An argument that stands in for an augmentation model (:class:`cifar10_course.RecordingAugment`)."""
+    return {"recorder": True}
+
+
+def saved_predictions(part: str, build: str, variant: str | None, index: int) -> dict:
+    """An argument from :func:`cifar10_course.saved_model_predictions` in the kernel: index 0 the
+    true classes of the test images, 1 the classes the saved model predicts."""
+    return {"saved_predictions": [part, build, variant, index]}
+
+
+def call(function: str, *args: dict, keywords: dict | None = None, keep_args: bool = False) -> dict:
+    """Call ``function(*args, **keywords)``; ``keep_args`` also returns the array arguments after
+    the call (to see whether the function changed them, and what the kernel computed for them)."""
+    return {"kind": "call", "function": function, "args": list(args), "keywords": dict(keywords or {}),
+            "keep_args": keep_args}
+
+
+def model(function: str) -> dict:
+    """Call the build function ``function`` (twice) and describe the model it returns."""
+    return {"kind": "model", "function": function}
+
+
+def training(train: str, build: str, count: int, binary: bool = False) -> dict:
+    """Run ``train(build(), x, y)`` on ``count`` random images and record what it did."""
+    return {"kind": "training", "train": train, "build": build, "count": count, "binary": binary}
+
+
+def saved_files(function: str, challenge: dict) -> dict:
+    """Call ``function(model, json_path, weights_path)`` on the ``challenge`` model; return the files."""
+    return {"kind": "saved_files", "function": function, "challenge": challenge}
+
+
+def loaded_model(function: str, challenge: dict) -> dict:
+    """Save the ``challenge`` model with Keras and return what ``function(json_path, weights_path)`` loads."""
+    return {"kind": "loaded_model", "function": function, "challenge": challenge}
+
+
+def challenge(inputs: int, layers: list[tuple[int, str | None]], seed: int) -> dict:
+    """A small Sequential of Dense layers with weights drawn from ``seed``, for the saving probes."""
+    return {"inputs": inputs, "layers": [list(layer) for layer in layers], "seed": seed}
+
+
+def key(probe: dict) -> str:
+    """A probe's identity: two tests asking the same thing share one answer."""
+    return json.dumps(probe, sort_keys=True)

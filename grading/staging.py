@@ -1,0 +1,236 @@
+"""Stage a submission: copy what a student handed in into a folder only the grader writes.
+
+Every later step (nbgrader, the sandboxed kernels, the checker, the feedback) reads the staged
+copy, never the student's folder, so nothing privileged ever opens a path the student controls.
+The copy (and the fingerprint that tells whether a submission changed) takes regular files only,
+opened without following links, and refuses, each with a note for the student:
+
+- symbolic links, hard links (a second name for a file elsewhere, such as the gradebook), devices,
+  FIFOs and sockets;
+- names that are not printable text;
+- files over :attr:`StagingLimits.file_mb` (nbgrader's own limit for the exchange is 100 MB), and
+  notebooks over :attr:`StagingLimits.notebook_mb`;
+- everything after :attr:`StagingLimits.files` files or :attr:`StagingLimits.total_mb` in all.
+
+Folders are walked through file descriptors (``openat`` with ``O_NOFOLLOW``), so a folder swapped
+for a link while the copy runs is refused too; a file is read at most one byte past its limit, so
+a sparse file of terabytes costs no more than a small one. Nothing here parses a notebook: that
+happens on the staged copy (:func:`unreadable_notebooks`).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+# Run leftovers that nbgrader ignores anyway; left out silently.
+SKIPPED = {".ipynb_checkpoints", "__pycache__"}
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class StagingLimits:
+    """What one submission may hold."""
+
+    files: int = 200
+    total_mb: int = 512
+    file_mb: int = 100
+    notebook_mb: int = 20
+    depth: int = 8
+
+
+class _Walk:
+    """One walk over a submission: calls ``on_folder(relative)`` and ``on_file(relative, chunks)``
+    for what it accepts and collects notes for what it refuses."""
+
+    def __init__(self, limits: StagingLimits, on_folder: Callable, on_file: Callable):
+        self.limits, self.on_folder, self.on_file = limits, on_folder, on_file
+        self.files, self.bytes, self.notes = 0, 0, []
+
+    def run(self, source: Path) -> list[str]:
+        try:
+            top = os.open(source, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError as error:
+            return [f"the submission folder could not be read ({os.strerror(error.errno)}): nothing was graded"]
+        try:
+            self._folder(top, "", depth=0)
+        finally:
+            os.close(top)
+        return self.notes
+
+    def _folder(self, folder_fd: int, relative: str, depth: int) -> None:
+        with os.scandir(folder_fd) as entries:
+            names = sorted(entry.name for entry in entries)
+        for name in names:
+            shown = f"{relative}{name}"
+            if name in SKIPPED:
+                continue
+            if not name.isprintable():
+                self.notes.append(f"{shown!r} was left out: its name is not printable text")
+                continue
+            try:
+                info = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
+            except OSError:
+                continue  # gone since the listing
+            kind = _kind(info.st_mode)
+            if kind == "folder":
+                self._subfolder(folder_fd, name, shown, depth)
+            elif kind != "file":
+                self.notes.append(f"{shown} was left out: it is {kind}, not a regular file; submit the file itself")
+            elif info.st_nlink > 1:
+                self.notes.append(f"{shown} was left out: it is a hard link (a second name for another file); "
+                                  "submit a copy of the file instead")
+            else:
+                note = self._file(folder_fd, name, shown, info)
+                if note:
+                    self.notes.append(note)
+
+    def _subfolder(self, folder_fd: int, name: str, shown: str, depth: int) -> None:
+        if depth + 1 >= self.limits.depth:
+            self.notes.append(f"{shown}/ was left out: folders may nest at most {self.limits.depth} deep")
+            return
+        try:
+            child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder_fd)
+        except OSError:
+            self.notes.append(f"{shown}/ was left out: it changed while it was being read")
+            return
+        try:
+            self.on_folder(shown)
+            self._folder(child, f"{shown}/", depth + 1)
+        finally:
+            os.close(child)
+
+    def _file(self, folder_fd: int, name: str, shown: str, info: os.stat_result) -> str | None:
+        limits = self.limits
+        if self.files >= limits.files:
+            return f"{shown} was left out: a submission may hold at most {limits.files} files"
+        limit = (limits.notebook_mb if name.endswith(".ipynb") else limits.file_mb) * 2**20
+        if info.st_size > limit:
+            return f"{shown} was left out: it is larger than {limit // 2**20} MB, the most a file like it may have"
+        if self.bytes + info.st_size > limits.total_mb * 2**20:
+            return f"{shown} was left out: a submission may hold at most {limits.total_mb} MB in all"
+        try:
+            # O_NONBLOCK: a FIFO swapped in after the check above cannot block the open.
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder_fd)
+        except OSError as error:
+            reason = "it is a symbolic link" if error.errno == errno.ELOOP else os.strerror(error.errno)
+            return f"{shown} was left out: {reason}"
+        try:
+            opened = os.fstat(fd)
+            if not stat.S_ISREG(opened.st_mode) or (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino):
+                return f"{shown} was left out: it changed while it was being read"
+            # Never more than the size seen above (plus one byte, to notice a file that grew).
+            content = _chunks(fd, info.st_size + 1)
+            size = self.on_file(shown, content)
+            if size > info.st_size:
+                return f"{shown} was left out: it changed while it was being read"
+        finally:
+            os.close(fd)
+        self.files += 1
+        self.bytes += size
+        return None
+
+
+def _chunks(fd: int, limit: int):
+    read = 0
+    while read < limit:
+        chunk = os.read(fd, min(CHUNK, limit - read))
+        if not chunk:
+            return
+        read += len(chunk)
+        yield chunk
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "folder"
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"
+
+
+def stage(source: Path, destination: Path, limits: StagingLimits = StagingLimits()) -> list[str]:
+    """Copy the submission in ``source`` to ``destination`` (which must not exist yet).
+
+    Returns notes for the student, one per thing left out. A ``source`` that is itself not a
+    folder (missing, or a link) leaves ``destination`` empty, with a note.
+    """
+    destination.mkdir(parents=True)
+    return copy_folder(source, destination, limits)
+
+
+def copy_folder(source: Path, destination: Path, limits: StagingLimits = StagingLimits()) -> list[str]:
+    """Copy the files of ``source`` into the existing folder ``destination`` as :func:`stage` does."""
+    def on_folder(relative: str) -> None:
+        (destination / relative).mkdir()
+
+    def on_file(relative: str, chunks) -> int:
+        size = 0
+        with open(destination / relative, "xb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+                size += len(chunk)
+        return size
+
+    return _Walk(limits, on_folder, on_file).run(source)
+
+
+def fingerprint(source: Path, limits: StagingLimits = StagingLimits()) -> str:
+    """SHA-256 over the relative paths and contents of the files :func:`stage` would copy."""
+    digest = hashlib.sha256()
+
+    def on_file(relative: str, chunks) -> int:
+        content = hashlib.sha256()
+        size = 0
+        for chunk in chunks:
+            content.update(chunk)
+            size += len(chunk)
+        digest.update(relative.encode("utf-8", "surrogateescape") + b"\0" + content.digest())
+        return size
+
+    notes = _Walk(limits, lambda relative: digest.update(relative.encode("utf-8", "surrogateescape") + b"/\0"),
+                  on_file).run(source)
+    digest.update("\n".join(notes).encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
+def unreadable_notebooks(folder: Path, expected: list[str]) -> list[str]:
+    """Check the staged notebooks; returns notes for the student.
+
+    nbgrader stops at the first notebook it cannot read and throws away what it graded of the
+    student; a notebook it cannot read is therefore removed from the staged copy and graded as
+    missing (0 points), and a missing one is said to be missing.
+    """
+    notes = []
+    for name in expected:
+        path = folder / f"{name}.ipynb"
+        if not path.is_file():
+            notes.append(f"{name}.ipynb was not submitted: 0 points for it")
+            continue
+        try:
+            nbformat.validate(nbformat.read(path, as_version=4))
+        except Exception as error:  # NotJSONError, ValidationError, UnicodeDecodeError, ...
+            path.unlink()
+            first_line = str(error).splitlines()[0][:120] if str(error) else ""
+            notes.append(f"{path.name} is not a readable notebook ({type(error).__name__}: {first_line}), so it was "
+                         "graded as missing: 0 points for it. Check that it opens in JupyterLab, and submit it again")
+    return notes
+
+
+def remove(folder: Path) -> None:
+    """Delete a staged (or graded) folder; never follows links (``shutil.rmtree`` does not)."""
+    shutil.rmtree(folder, ignore_errors=True)
