@@ -1,17 +1,27 @@
-"""A corpus of bad submissions of Parts 1 and 2, made from the solution, for tests and benchmarks.
+"""Corpora of bad submissions of Parts 1 and 2, made from the solution, for tests and benchmarks.
 
-Each :class:`BadSubmission` is what a student might hand in (an endless loop, a memory hog, a fork
-bomb, a network request, a snoop into other students' files and the gradebook, a deleted or edited
-test, a broken or missing notebook, a flood of output, stderr noise, monkeypatched libraries, a
-global that fakes the trained network, bad weights files, Keras 2 code, training on globals), with
-the Part 1 and Part 2 scores it must get and a phrase of the message its student sees (in the
-graded notebook's outputs or the report's notes). ``tests/test_bad_submissions.py`` grades them
-all in one sandboxed run beside the solution; ``benchmarks/bench_parallel.py`` mixes them with
-good ones.
+Each :class:`BadSubmission` is what a student might hand in, with the Part 1 and Part 2 scores it
+must get and a phrase of the message its student sees (in the graded notebook's outputs or the
+report's notes). Two corpora:
+
+- :data:`CORPUS`, mistakes and accidents: an endless loop, a memory hog, a fork bomb, a network
+  request, a snoop into other students' files and the gradebook, a deleted or edited test, a
+  broken or missing notebook, a flood of output, stderr noise, monkeypatched libraries, a global
+  that fakes the trained network, bad weights files, Keras 2 code, training on globals;
+- :data:`RED_TEAM`, a determined student who wants points without the work or other students'
+  files: input transformers, forged kernel replies, silenced exceptions, modules that shadow the
+  libraries, checks patched while a cell runs, a Keras internal that answers with the test labels,
+  reading the hidden tests, links to the gradebook, ``source/``, other students' work, a root-only
+  file and ``/dev/zero`` (in the submission, and planted by the kernel while it runs), outputs
+  that slip past a cap, a disk filled, thousands of files, scripts in the feedback.
+
+``tests/test_bad_submissions.py`` grades both in one sandboxed run beside the solution;
+``benchmarks/bench_parallel.py`` mixes the first with good ones.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,10 +40,13 @@ WEIGHTS = Path("trained_models") / "part2_mlp.weights.h5"
 class BadSubmission:
     student: str
     what: str
-    make: Callable[[Path, dict], None]  # edits a copy of the solution in place; gets the context
+    make: Callable[[Path, dict], None]  # edits a copy of the base in place; gets the context
     scores: dict  # notebook -> expected score
     message: str  # a phrase the student sees
     violation: str = ""  # a phrase expected in the report's sandbox_violations
+    base: str = "solution"  # "solution", "part1" (the solution's Part 1 alone) or "blank" (the release)
+    submitted: Callable[[Path, dict], None] | None = None  # changes the submitted folder itself (links)
+    forbidden: str = ""  # a phrase the student must never see
 
 
 def _notebook(folder: Path, name: str) -> Path:
@@ -201,12 +214,260 @@ def _enormous(path: Path) -> None:
         handle.truncate(150 * 2**20)
 
 
-def make(root: Path, solution: Path, context: dict, corpus=CORPUS) -> dict[str, Path]:
-    """A folder per bad submission under ``root``, each a copy of ``solution`` with its fault."""
+def make(root: Path, solution: Path, context: dict, corpus=CORPUS, release: Path | None = None) -> dict[str, Path]:
+    """A folder per bad submission under ``root``, each a copy of its base with its fault.
+
+    ``release`` is the blank release, for the submissions based on it.
+    """
     folders = {}
     for bad in corpus:
         folder = root / bad.student
-        shutil.copytree(solution, folder)
+        shutil.copytree(release if bad.base == "blank" else solution, folder)
+        if bad.base == "part1":
+            for name in NOTEBOOKS[1:]:
+                _notebook(folder, name).unlink()
+            shutil.rmtree(folder / "trained_models")
         bad.make(folder, context)
         folders[bad.student] = folder
     return folders
+
+
+def after_submission(course: Path, context: dict, corpus) -> None:
+    """Apply the changes that only the submitted folder can hold (links, FIFOs)."""
+    for bad in corpus:
+        if bad.submitted is not None:
+            bad.submitted(course / "submitted" / bad.student / c.ASSIGNMENT, context)
+
+
+# ---------------------------------------------------------------------------------------------
+# The red team: a student who wants points without the work, or other students' files
+
+FIRST_CELL = {"part1_data": "load_cifar10", "part2_mlp": "build_multilayer_nn"}
+
+
+def before_everything(folder: Path, source: str, names=NOTEBOOKS) -> None:
+    """Add a cell of the student's own before the first solution cell of each notebook in ``names``."""
+    for name in names:
+        if _notebook(folder, name).exists():
+            path = _notebook(folder, name)
+            notebook = nbformat.read(path, as_version=4)
+            index = next(i for i, cell in enumerate(notebook.cells)
+                         if cell.metadata.get("nbgrader", {}).get("grade_id") == FIRST_CELL[name])
+            cell = nbformat.v4.new_code_cell(source)
+            if (notebook.nbformat, notebook.nbformat_minor) < (4, 5):
+                del cell["id"]
+            notebook.cells.insert(index, cell)
+            nbformat.write(notebook, path)
+
+
+TRANSFORMER = """
+def _everything_passes(lines):
+    code = "".join(lines)
+    if code.startswith('\\"\\"\\"Check'):
+        return ["pass\\n"]  # every test cell
+    if "__grading_answer__" in code:
+        return ["__grading_answer__ = '[]'\\n"]  # the grader's calls: no answers at all
+    return lines
+get_ipython().input_transformers_post.append(_everything_passes)
+"""
+
+FORGED_REPLIES = """
+ip = get_ipython()
+kernel = ip.kernel
+def _forge(*args, **kwargs):
+    parent = kernel.get_parent("shell")
+    ident = kernel._get_shell_context_var(kernel._shell_parent_ident)
+    kernel.session.send(kernel.shell_stream, "execute_reply",
+                        {"status": "ok", "execution_count": 1, "user_expressions": {}, "payload": []},
+                        parent=parent, ident=ident)
+    kernel.session.send(kernel.iopub_socket, "status", {"execution_state": "idle"}, parent=parent)
+ip.events.register("pre_run_cell", _forge)
+"""
+
+SILENCED = """
+ip = get_ipython()
+ip.showtraceback = lambda *args, **kwargs: None
+ip._showtraceback = lambda *args, **kwargs: None
+ip.set_custom_exc((BaseException,), lambda shell, etype, value, tb, tb_offset=None: None)
+import IPython.core.interactiveshell as _shell
+_shell.ExecutionResult.error_in_exec = property(lambda self: None, lambda self, value: None)
+_shell.ExecutionResult.success = property(lambda self: True)
+"""
+
+SHADOWS = {
+    "json.py": "print('SHADOWED json')\\nfrom importlib import import_module as _i\\nraise ImportError('shadow')\\n",
+    "ipykernel_launcher.py": "print('SHADOWED launcher')\\n",
+    "numpy.py": "print('SHADOWED numpy')\\n",
+}
+
+PATCH_WHILE_RUNNING = """
+import cifar10_course as _course
+_real = _course.check_parameter_count
+def _patch(*args, **kwargs):
+    _course.check_parameter_count = lambda model, expected: None
+def _restore(*args, **kwargs):
+    _course.check_parameter_count = _real
+get_ipython().events.register("pre_run_cell", _patch)
+get_ipython().events.register("post_run_cell", _restore)
+"""
+
+LABELS_AS_PREDICTIONS = """
+import numpy as _np
+import keras as _keras
+import keras.src.trainers.trainer as _trainer
+(_, _), (_x, _y) = course.load_course_split()
+_answers = {image.tobytes(): label for image, label in zip((_x / 255).astype("float32"), _y.reshape(-1))}
+def _predict(self, data, *args, **kwargs):
+    return _np.eye(10)[[_answers.get(_np.asarray(image, dtype="float32").tobytes(), 0) for image in data]]
+_keras.Model.predict = _predict
+_trainer.Trainer.predict = _predict
+"""
+
+READ_HIDDEN = """
+import os, json
+notebook = json.load(open("part1_data.ipynb"))
+print("hidden tests in the notebook:", any("HIDDEN" in "".join(c["source"]) for c in notebook["cells"]))
+for path in {hidden!r}:
+    print("readable:", path, os.path.exists(path))
+print("processes:", sorted(int(p) for p in os.listdir("/proc") if p.isdigit())[:4])
+"""
+
+PLANT_LINKS = """
+import os
+for name, target in {links!r}:
+    try:
+        os.remove(name)
+    except OSError:
+        pass
+    os.symlink(target, name)
+os.chmod(".", 0o777)
+print("planted", sorted(os.listdir(".")))
+"""
+
+OUTPUT_TRICKS = """
+from IPython.display import display, update_display
+display({"text/plain": "x"}, raw=True, display_id="grow")
+for _ in range(700):
+    update_display({"text/plain": "y" * 10_000}, raw=True, display_id="grow")
+display({"text/plain": "z"}, metadata={"m": "w" * 6_000_000}, raw=True)
+"""
+
+HUGE_ERROR = "raise ValueError('e' * 8_000_000)"
+
+FILL_DISK = """
+import os
+written = 0
+try:
+    os.mkdir("junk")
+    while True:
+        with open(f"junk/{written}", "wb") as handle:
+            handle.write(b"0" * 10_000_000)
+        written += 1
+except OSError as error:
+    print("disk:", error.strerror)
+made = 0
+try:
+    while True:
+        open(f"/tmp/f{made}", "w").close()
+        made += 1
+except OSError as error:
+    print("files:", error.strerror)
+"""
+
+SCRIPT_OUTPUT = """
+from IPython.display import HTML, Javascript, display
+display(HTML("<b>answer</b><script>document.title = 'pwned by a student'</script><img src=x onerror=alert(1)>"))
+display(Javascript("alert('pwned by a student')"))
+"""
+
+
+def _links(folder: Path, context: dict) -> None:
+    """Links in the submitted folder to what the grader must never copy or read."""
+    for name, target in (("gradebook.db", context["gradebook"]), ("source_copy", context["source"]),
+                         ("other_student.ipynb", context["other_notebook"]), ("root_only.txt", context["root_only"]),
+                         ("zero.bin", "/dev/zero")):
+        os.symlink(target, folder / name)
+    weights = folder / WEIGHTS
+    weights.unlink()
+    os.symlink(context["other_weights"], weights)  # another student's trained network
+    os.link(context["gradebook"], folder / "grades_copy.db")  # a hard link: the gradebook by another name
+    os.mkfifo(folder / "pipe")
+
+
+def _dev_zero_notebook(folder: Path, context: dict) -> None:
+    _notebook(folder, "part2_mlp").unlink()
+    os.symlink("/dev/zero", _notebook(folder, "part2_mlp"))
+
+
+def _many_files(folder: Path, context: dict) -> None:
+    junk = folder / "data"
+    junk.mkdir()
+    for number in range(300):
+        (junk / f"{number:03}.txt").write_text("x")
+    with open(folder / "huge.bin", "wb") as handle:  # sparse: 150 MB on paper, nothing on disk
+        handle.truncate(150 * 2**20)
+
+
+def _untrained_weights(folder: Path, context: dict) -> None:
+    """Weights of the right network, never trained: about 0.1 accuracy."""
+    import keras
+
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(100, activation="relu"), keras.layers.Dense(10, activation="softmax")])
+    model.save_weights(folder / WEIGHTS)
+
+
+BLANK = {"part1_data": 0, "part2_mlp": 0}
+PART1_ONLY = {"part1_data": 7, "part2_mlp": 0}
+
+RED_TEAM = [
+    BadSubmission("demo_rt_transformer", "a blank release with an input transformer that turns every test into "
+                  "`pass` and the grader's calls into no answers",
+                  lambda f, ctx: before_everything(f, TRANSFORMER), BLANK, "gave no answer", base="blank"),
+    BadSubmission("demo_rt_forged_replies", "a blank release that sends forged execute_reply and idle messages "
+                  "through its own session before every cell",
+                  lambda f, ctx: before_everything(f, FORGED_REPLIES), BLANK, "", base="blank"),
+    BadSubmission("demo_rt_silenced", "a blank release that silences exceptions and patches ExecutionResult",
+                  lambda f, ctx: before_everything(f, SILENCED), BLANK, "not written yet", base="blank"),
+    BadSubmission("demo_rt_shadow_modules", "the 50-unit network, with json.py, numpy.py and ipykernel_launcher.py "
+                  "in the submission to stand in for the real modules",
+                  lambda f, ctx: (edit(f, "part2_mlp", "build_multilayer_nn", _half_width),
+                                  [(f / name).write_text(text) for name, text in SHADOWS.items()]),
+                  {"part1_data": 7, "part2_mlp": 4}, "308,310", forbidden="SHADOWED"),
+    BadSubmission("demo_rt_patch_while_running", "the 50-unit network, with the parameter check patched before "
+                  "every cell and restored after it",
+                  lambda f, ctx: (edit(f, "part2_mlp", "build_multilayer_nn", _half_width),
+                                  before_everything(f, PATCH_WHILE_RUNNING, ("part2_mlp",))),
+                  {"part1_data": 7, "part2_mlp": 4}, "308,310"),
+    BadSubmission("demo_rt_labels_as_predictions", "untrained weights, and Keras's predict replaced by a lookup of "
+                  "the test labels (the kernel's own accuracy test says 1.0)",
+                  lambda f, ctx: (_untrained_weights(f, ctx),
+                                  insert_after(f, "part2_mlp", "train_part2", LABELS_AS_PREDICTIONS)),
+                  {"part1_data": 7, "part2_mlp": 8}, "is not above the threshold"),
+    BadSubmission("demo_rt_read_hidden", "reads its notebook on disk, the hidden tests' files and /proc",
+                  lambda f, ctx: insert_after(f, "part1_data", "class_counts", READ_HIDDEN.format(hidden=ctx["hidden"])),
+                  PART1_ONLY, "hidden tests in the notebook: False", base="part1", forbidden="readable: True"),
+    BadSubmission("demo_rt_submitted_links", "links to the gradebook, source/, another student's notebook and "
+                  "weights, a root-only file and /dev/zero, a hard link to the gradebook and a FIFO",
+                  lambda f, ctx: None, {"part1_data": 7, "part2_mlp": 8}, "was left out: it is a symbolic link",
+                  submitted=_links),
+    BadSubmission("demo_rt_planted_links", "the kernel replaces files of its graded folder with links to another "
+                  "student's notebook, the gradebook, source/ and a root-only file",
+                  lambda f, ctx: insert_after(f, "part1_data", "class_counts", PLANT_LINKS.format(links=ctx["links"])),
+                  PART1_ONLY, "planted", base="part1"),
+    BadSubmission("demo_rt_dev_zero_notebook", "part2_mlp.ipynb is a link to /dev/zero",
+                  lambda f, ctx: None, PART1_ONLY, "part2_mlp.ipynb was left out: it is a symbolic link",
+                  submitted=_dev_zero_notebook),
+    BadSubmission("demo_rt_output_tricks", "output through display updates, display metadata and a huge exception",
+                  lambda f, ctx: (insert_after(f, "part1_data", "class_counts", OUTPUT_TRICKS),
+                                  insert_after(f, "part1_data", "class_counts_training_labels", HUGE_ERROR)),
+                  PART1_ONLY, "output truncated", "output truncated x1", base="part1"),
+    BadSubmission("demo_rt_fill_disk", "fills its folder and /tmp until nothing fits",
+                  lambda f, ctx: insert_after(f, "part1_data", "class_counts", FILL_DISK),
+                  PART1_ONLY, "disk: No space left on device", base="part1"),
+    BadSubmission("demo_rt_many_files", "300 files and a 150 MB file beside the notebooks",
+                  _many_files, PART1_ONLY, "a submission may hold at most 200 files", base="part1"),
+    BadSubmission("demo_rt_script", "HTML and JavaScript output with scripts, for the feedback and the formgrader",
+                  lambda f, ctx: insert_after(f, "part1_data", "class_counts", SCRIPT_OUTPUT),
+                  PART1_ONLY, "answer", base="part1"),
+]

@@ -44,7 +44,7 @@ from traitlets import Bool, Integer
 
 from grading import harvest
 from grading import probes as p
-from grading.checker import is_test, tests_for
+from grading.checker import is_test, graded_tests
 
 EVENTS_ENV = "GRADING_EVENTS"
 HARVEST_SOURCE = Path(harvest.__file__).read_text()
@@ -89,7 +89,7 @@ class GuardedExecute(Execute):
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
         self.notebook_name = Path((resources or {}).get("unique_key", "notebook")).name
-        self.tests = tests_for(self.notebook_name)
+        self.tests = graded_tests(self.notebook_name)
         self.records = {"harvests": [], "cells": {}}
         self.fresh = {}  # probe key -> [harvest index, position]: answers no other cell has run since
         self.kept_output_bytes, self.output_truncated = 0, False

@@ -59,7 +59,8 @@ class _Walk:
         try:
             top = os.open(source, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         except OSError as error:
-            return [f"the submission folder could not be read ({os.strerror(error.errno)}): nothing was graded"]
+            reason = "it is a symbolic link" if os.path.islink(source) else os.strerror(error.errno)
+            return [f"the submission folder could not be read ({reason}): nothing was graded"]
         try:
             self._folder(top, "", depth=0)
         finally:
@@ -68,7 +69,9 @@ class _Walk:
 
     def _folder(self, folder_fd: int, relative: str, depth: int) -> None:
         with os.scandir(folder_fd) as entries:
-            names = sorted(entry.name for entry in entries)
+            # What grading needs comes first, so that a folder of junk cannot push it over the limits.
+            names = sorted((entry.name for entry in entries), key=lambda name: (
+                not name.endswith(".ipynb"), name != "trained_models", name))
         for name in names:
             shown = f"{relative}{name}"
             if name in SKIPPED:
@@ -110,11 +113,11 @@ class _Walk:
 
     def _file(self, folder_fd: int, name: str, shown: str, info: os.stat_result) -> str | None:
         limits = self.limits
-        if self.files >= limits.files:
-            return f"{shown} was left out: a submission may hold at most {limits.files} files"
         limit = (limits.notebook_mb if name.endswith(".ipynb") else limits.file_mb) * 2**20
         if info.st_size > limit:
             return f"{shown} was left out: it is larger than {limit // 2**20} MB, the most a file like it may have"
+        if self.files >= limits.files:
+            return f"{shown} was left out: a submission may hold at most {limits.files} files"
         if self.bytes + info.st_size > limits.total_mb * 2**20:
             return f"{shown} was left out: a submission may hold at most {limits.total_mb} MB in all"
         try:

@@ -1,16 +1,23 @@
-"""The corpus of bad submissions (grading/corpus.py), graded end to end in one sandboxed run.
+"""The corpus of bad submissions and the red team (grading/corpus.py), graded end to end in one
+sandboxed run; then a submission that switches the run mode, graded in full mode, and a
+resubmission that runs out of time.
 
 Real nbgrader, kernels, Keras and data, on a course of Parts 1 and 2 in fast mode. Every bad
-submission gets exactly its expected scores and a message its student can act on; the solution,
-graded in the same run with two workers, gets exactly what it gets when graded alone; the run
-goes on past every fault; nothing outside a submission's own folder changes.
+submission gets exactly its expected scores and a message its student can act on, and never sees
+what it must not; the solution, graded in the same run with two workers, gets exactly what it
+gets when graded alone; the run goes on past every fault; nothing outside a submission's own
+folder changes: canary files (one readable by root only) keep their content and mode, other
+students' folders and the gradebook's other rows stay as they were, and no feedback or graded
+folder holds a copy of the gradebook, the hidden tests or a canary.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import socket
+import stat
 import threading
 from pathlib import Path
 
@@ -25,18 +32,24 @@ from grading.sandbox import Limits
 from test_parallel import FAST
 
 pytestmark = pytest.mark.slow
-LIMITS = Limits(memory_mb=3072, processes=256, cpu_cores=1, cpu_seconds=300)
+LIMITS = Limits(memory_mb=3072, processes=256, cpu_cores=1, cpu_seconds=300, disk_mb=256, files=5000)
 # Short enough that the endless loop costs little, long enough for a fast-mode cell on a busy machine.
 OPTIONS = ("--Execute.timeout=30", "--GuardedExecute.notebook_budget=300")
+EVERYONE = corpus.CORPUS + corpus.RED_TEAM
 
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def folder_digest(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): (digest(p), stat.S_IMODE(p.stat().st_mode))
+            for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()}
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """Every corpus submission and the solution, graded in one run; plus what the test watched."""
+    """Every bad submission and the solution, graded in one run; plus what the test watched."""
     if not FULL_COPY:
         pytest.skip("CIFAR10_PATH is not set: the notebooks need CIFAR-10")
     require_sandbox()
@@ -48,24 +61,43 @@ def graded(tmp_path_factory):
     c.submit(course, "demo_solution", solution)
     c.submit(course, "demo_blank", release)
 
+    # Canaries outside the course: one anybody may read, one only root may read.
+    canaries = root / "canaries"
+    canaries.mkdir()
+    (canaries / "public.txt").write_text("a canary")
+    root_only = canaries / "root_only.txt"
+    root_only.write_text("root's secret")
+    root_only.chmod(0o600)
     # A server on the grading machine that a submission tries to reach; it counts connections.
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
     connections = []
     threading.Thread(target=lambda: connections.append(server.accept()), daemon=True).start()
-    watched = [course / "submitted/demo_solution/cifar10/part1_data.ipynb", course / "source/cifar10/part2_mlp.ipynb"]
+    other = course / "submitted/demo_solution/cifar10"
+    watched = [other / "part1_data.ipynb", course / "source/cifar10/part2_mlp.ipynb"]
     targets = [str(path) for path in watched] + [str(course / "gradebook.db"), "../../demo_solution/cifar10/part1_data.ipynb",
                                                  "../../../gradebook.db", "../../../source/cifar10/part1_data.ipynb"]
-    made = corpus.make(root / "bad", solution, {"port": server.getsockname()[1], "targets": targets})
+    hidden = [str(c.REPO / "grading/checker/part1_data.py"), str(course / "source/cifar10/part1_data.ipynb"),
+              str(course / "gradebook.db")]
+    context = {"port": server.getsockname()[1], "targets": targets, "hidden": hidden,
+               "gradebook": str(course / "gradebook.db"), "source": str(course / "source"),
+               "other_notebook": str(other / "part1_data.ipynb"), "other_weights": str(other / corpus.WEIGHTS),
+               "root_only": str(root_only),
+               "links": [("part2_mlp.ipynb", str(other / "part2_mlp.ipynb")), ("part1_data.ipynb", str(course / "gradebook.db")),
+                         ("src", str(course / "source")), ("root_only", str(root_only))]}
+    made = corpus.make(root / "bad", solution, context, EVERYONE, release=release)
     for student, folder in made.items():
         c.submit(course, student, folder)
-    before = {path: digest(path) for path in watched}
+    corpus.after_submission(course, context, EVERYONE)
+    before = {"files": {path: digest(path) for path in watched}, "other": folder_digest(other),
+              "canaries": folder_digest(canaries)}
 
     outcomes = {o.student: o for o in parallel.grade_all(course, FAST, workers=2, progress=False, limits=LIMITS,
                                                          nbgrader_options=OPTIONS)}
     server.close()
-    return course, outcomes, {"connections": connections, "before": before}
+    c.generate_feedback(course)
+    return course, outcomes, {"connections": connections, "before": before, "other": other, "canaries": canaries}
 
 
 def seen_by_student(course: Path, student: str, outcome) -> str:
@@ -79,14 +111,16 @@ def seen_by_student(course: Path, student: str, outcome) -> str:
     return "\n".join(texts)
 
 
-@pytest.mark.parametrize("bad", corpus.CORPUS, ids=lambda bad: bad.student)
+@pytest.mark.parametrize("bad", EVERYONE, ids=lambda bad: bad.student)
 def test_each_bad_submission_gets_its_score_and_a_message(graded, bad):
     course, outcomes, _ = graded
     outcome = outcomes[bad.student]
     scores = c.scores(course)[bad.student]
     assert outcome.status == "graded", outcome.reason
     assert {name: scores[name].score for name in corpus.NOTEBOOKS} == bad.scores, (bad.what, outcome)
-    assert bad.message in seen_by_student(course, bad.student, outcome), bad.what
+    seen = seen_by_student(course, bad.student, outcome)
+    assert bad.message in seen, bad.what
+    assert not bad.forbidden or bad.forbidden not in seen, bad.what
     assert bad.violation in outcome.sandbox_violations, outcome.sandbox_violations
 
 
@@ -104,9 +138,29 @@ def test_the_solution_graded_beside_them_gets_what_it_gets_alone(graded, tmp_pat
 def test_nothing_outside_a_submission_changed_and_no_connection_got_through(graded):
     course, outcomes, watched = graded
     assert watched["connections"] == []
-    for path, before in watched["before"].items():
+    for path, before in watched["before"]["files"].items():
         assert digest(path) == before, f"{path} was changed by a submission"
+    assert folder_digest(watched["other"]) == watched["before"]["other"]  # another student's whole folder
+    assert folder_digest(watched["canaries"]) == watched["before"]["canaries"]  # content and mode, root-only too
     assert b"overwritten by a student" not in (course / "gradebook.db").read_bytes()
+
+
+def test_no_graded_or_feedback_folder_holds_what_a_link_pointed_at(graded):
+    course, outcomes, watched = graded
+    gradebook, secret = digest(course / "gradebook.db"), "root's secret"
+    for folder in ("autograded", "feedback"):
+        for path in (course / folder).rglob("*"):
+            assert not path.is_symlink(), path
+            if path.is_file():
+                content = path.read_bytes()
+                assert secret.encode() not in content, path
+                assert not content.startswith(b"SQLite format"), path
+                assert path.suffix != ".db" or digest(path) != gradebook, path
+    notes = outcomes["demo_rt_submitted_links"].notes
+    for name in ("gradebook.db", "source_copy", "other_student.ipynb", "root_only.txt", "zero.bin",
+                 "trained_models/part2_mlp.weights.h5"):
+        assert f"{name} was left out: it is a symbolic link" in notes, name
+    assert "grades_copy.db was left out: it is a hard link" in notes and "pipe was left out: it is a FIFO" in notes
 
 
 def test_the_report_counts_timeouts_deaths_and_violations(graded):
@@ -116,5 +170,77 @@ def test_the_report_counts_timeouts_deaths_and_violations(graded):
     assert "it ran out of memory" in outcomes["demo_memory_hog"].notes
     clean = outcomes["demo_solution"]
     assert (clean.cell_timeouts, clean.kernel_deaths, clean.sandbox_violations, clean.notes) == (0, 0, "", "")
-    flooded = course / "autograded/demo_output_flood/cifar10/part1_data.ipynb"
-    assert flooded.stat().st_size < 6_000_000  # 30 MB printed, at most 5 MB kept
+    for student in ("demo_output_flood", "demo_rt_output_tricks"):
+        flooded = course / f"autograded/{student}/cifar10/part1_data.ipynb"
+        assert flooded.stat().st_size < 6_000_000  # 30 MB printed, at most 5 MB kept
+
+
+def test_feedback_holds_no_script_of_a_student(graded):
+    from test_feedback import active_code
+
+    course, _, _ = graded
+    for page in (course / "feedback").rglob("*.html"):
+        assert active_code(page.read_text()) == [], page
+    page = (course / "feedback/demo_rt_script/cifar10/part1_data.html").read_text()
+    assert "answer" in page and "pwned by a student" in page  # shown as text, not run
+    assert (course / "feedback/demo_rt_many_files/cifar10/grading_notes.html").is_file()
+
+
+# -- the run mode belongs to the grader ------------------------------------------------------------
+
+def test_a_kernel_that_switches_to_fast_mode_is_still_graded_in_full_mode(graded, tmp_path):
+    """Weights trained in fast mode (about 0.29) under full-mode grading (threshold 0.40), with a
+    cell that sets COURSE_MODE=fast: the kernel's own accuracy test uses the fast threshold, the
+    checker does not."""
+    course, _, _ = graded
+    full = c.new_course(tmp_path / "full", ("part2_mlp",))
+    c.generate_release(full)
+    student = tmp_path / "demo_rt_fast_mode"
+    shutil.copytree(course / "submitted/demo_solution/cifar10", student)
+    (student / "part1_data.ipynb").unlink()
+    corpus.insert_after(student, "part2_mlp", "setup", "import os\nos.environ['COURSE_MODE'] = 'fast'")
+    c.submit(full, "demo_rt_fast_mode", student)
+    (outcome,) = parallel.grade_all(full, {**FAST, "COURSE_MODE": "full"}, workers=1, progress=False, limits=LIMITS,
+                                    nbgrader_options=OPTIONS)
+    assert outcome.status == "graded", outcome.reason
+    grades = c.scores(full)["demo_rt_fast_mode"]["part2_mlp"].grades
+    # The accuracy falls short of full mode's threshold, and the fast budget it trained with is not full mode's.
+    assert grades["multilayer_nn_accuracy"] == 0 and grades["train_multilayer_nn_settings"] == 0
+    assert sum(grades.values()) == 5
+    graded_notebook = nbformat.read(full / "autograded/demo_rt_fast_mode/cifar10/part2_mlp.ipynb", as_version=4)
+    shown = json.dumps([cell.get("outputs", []) for cell in graded_notebook.cells])
+    assert "on 10,000 test images" in shown and "needed: above 0.40 in full mode" in shown
+
+
+# -- a failed grading leaves nothing old behind ------------------------------------------------------
+
+def test_a_resubmission_that_runs_out_of_time_leaves_no_old_score(graded, tmp_path):
+    course, _, _ = graded
+    small = c.new_course(tmp_path / "resubmit", corpus.NOTEBOOKS)
+    c.generate_release(small)
+    c.submit(small, "demo_rt_resubmitted", course / "submitted/demo_solution/cifar10")
+    (first,) = parallel.grade_all(small, FAST, workers=1, progress=False, limits=LIMITS, nbgrader_options=OPTIONS)
+    assert first.status == "graded" and sum(n.score for n in c.scores(small)["demo_rt_resubmitted"].values()) == 19
+
+    # The new version's Part 1 sleeps past the submission's budget.
+    resubmitted = tmp_path / "second"
+    shutil.copytree(course / "submitted/demo_solution/cifar10", resubmitted)
+    corpus.insert_after(resubmitted, "part1_data", "class_counts", "import time\ntime.sleep(120)")
+    c.submit(small, "demo_rt_resubmitted", resubmitted)
+    (second,) = parallel.grade_all(small, FAST, workers=1, progress=False, limits=LIMITS, budget_seconds=20,
+                                   nbgrader_options=OPTIONS)
+    assert second.status == "failed" and "time budget" in second.reason
+    assert "demo_rt_resubmitted" not in c.scores(small)  # no score of the old version beside the new notebooks
+    assert not (small / "autograded/demo_rt_resubmitted").exists() or not any(
+        (small / "autograded/demo_rt_resubmitted").rglob("*.ipynb"))
+    c.generate_feedback(small)
+    notes = (small / "feedback/demo_rt_resubmitted/cifar10/grading_notes.html").read_text()
+    assert "could not be graded, so no score was recorded" in notes and "time budget" in notes
+
+    # Unchanged since it failed: not graded again unless the instructor asks.
+    (third,) = parallel.grade_all(small, FAST, workers=1, progress=False, limits=LIMITS, budget_seconds=20,
+                                  nbgrader_options=OPTIONS)
+    assert third.status == "failed" and third.seconds == second.seconds and "--retry-failed" in third.reason
+    (fourth,) = parallel.grade_all(small, FAST, workers=1, progress=False, limits=LIMITS, budget_seconds=20,
+                                   retry_failed=True, nbgrader_options=OPTIONS)
+    assert fourth.status == "failed" and fourth.seconds != second.seconds

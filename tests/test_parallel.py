@@ -99,7 +99,7 @@ def test_an_unreadable_notebook_is_graded_as_missing_with_a_note(local_run, subm
     assert "graded as missing: 0 points" in unreadable.notes
     # The student's file is untouched, and no copy of the submission is left behind.
     assert (course / "submitted/demo_not_json/cifar10/part2_mlp.ipynb").read_text() == '{"cells": ['
-    assert not (course / parallel.STAGING / "demo_not_json").exists()
+    assert not (course / parallel.STAGED / "demo_not_json").exists()
 
 
 def test_the_report_has_every_submission(local_run):

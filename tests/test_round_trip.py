@@ -17,7 +17,7 @@ import pytest
 
 from conftest import FULL_COPY
 from grading import course as c
-from grading.checker import tests_for
+from grading.checker import graded_tests
 
 pytestmark = pytest.mark.slow
 SOURCE = c.REPO / "source" / c.ASSIGNMENT
@@ -74,7 +74,7 @@ def test_hidden_tests_live_outside_the_notebooks():
         notebook = read(SOURCE / f"{name}.ipynb")
         assert not any("BEGIN HIDDEN" in cell.source for cell in notebook.cells), name
         tests = {grade_id for grade_id, cell in grade_ids(notebook, grade=True).items() if cell.cell_type == "code"}
-        assert tests == set(tests_for(name)), f"{name}: graded cells and checker tests differ"
+        assert tests == set(graded_tests(name)), f"{name}: graded cells and checker tests differ"
 
 
 def part2_faulty_submissions(course: Path) -> None:

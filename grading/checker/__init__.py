@@ -47,7 +47,7 @@ def is_test(cell) -> bool:
     return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution", False)
 
 
-def tests_for(notebook: str) -> dict[str, GradedTest]:
+def graded_tests(notebook: str) -> dict[str, GradedTest]:
     """The graded tests of ``notebook`` (e.g. ``part2_mlp``) by grade id; none for an unknown one."""
     if notebook not in PARTS:
         return {}

@@ -1,0 +1,186 @@
+"""The checker reads what a student's kernel gave it as hostile data (grading/checker/).
+
+Hand-made answers, as a kernel that forges them would send: pickles, object arrays, oversized or
+misshapen arrays, rows of a sample the grader did not ask for, models with Lambda layers or
+modules of their own, weights files that are links. Each is refused with a message, never run.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from cifar10_course import checks
+from grading import harvest
+from grading import probes as p
+from grading.checker import Failed, graded_tests, safe_models
+from grading.checker.evidence import Evidence, Returned, Sample, Unanswered, load_array
+
+PROBE = p.call("load_cifar10")
+
+
+def npy(array, **kwargs) -> str:
+    buffer = io.BytesIO()
+    np.save(buffer, array, **kwargs)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def evidence_with(answer, tmp_path, request=None) -> Evidence:
+    """Evidence whose one harvest answered PROBE with ``answer`` (a Python value, made JSON here)."""
+    request = request or {"probes": [PROBE], "seed": 7, "whole_bytes": 1000, "sample_rows": 4, "file_limit": 1000}
+    records = {"harvests": [{"request": request, "answer": json.dumps([answer]), "error": None}],
+               "cells": {"test": {"probes": {p.key(PROBE): [0, 0]}}}}
+    evidence = Evidence(records, tmp_path, data=None, workdir=tmp_path)
+    evidence.grade_id = "test"
+    return evidence
+
+
+def test_arrays_are_read_without_pickles_objects_or_excess():
+    assert load_array(npy(np.arange(6).reshape(2, 3))).tolist() == [[0, 1, 2], [3, 4, 5]]
+    for hostile in (npy(np.array([{"a": 1}], dtype=object), allow_pickle=True),
+                    base64.b64encode(pickle.dumps(np.arange(3))).decode(), "not base64!", 12, None):
+        with pytest.raises(Failed):
+            load_array(hostile)
+
+
+def test_a_sample_must_hold_the_rows_the_grader_chose(tmp_path):
+    full = np.arange(40, dtype="float32").reshape(20, 2)
+    rows = harvest.sample_rows(20, 4, 7)
+    honest = evidence_with({"ok": {"result": {"__ndarray__": npy(full[rows]), "sampled": True, "shape": [20, 2]}}}, tmp_path)
+    found = honest.result(PROBE)
+    assert isinstance(found, Sample) and found.rows.tolist() == rows.tolist() and found.shape == (20, 2)
+    other_rows = evidence_with({"ok": {"result": {"__ndarray__": npy(full[:3]), "sampled": True, "shape": [20, 2]}}}, tmp_path)
+    with pytest.raises(Failed, match="rows of an array"):
+        other_rows.result(PROBE)
+
+
+def test_answers_that_are_missing_malformed_or_errors_fail_with_a_message(tmp_path):
+    assert evidence_with({"ok": {"result": {"__list__": [1, {"__float__": "nan"}]}}}, tmp_path).result(PROBE)[0] == 1
+    with pytest.raises(Failed, match=r"load_cifar10\(\) raised NotImplementedError: it is not written yet"):
+        evidence_with({"error": ["NotImplementedError", ""]}, tmp_path).result(PROBE)
+    for hostile in ({"ok": "a string"}, {"ok": {"result": {"__weird__": 1}}}, {"ok": {"result": 10**400}}):
+        with pytest.raises(Failed):
+            evidence_with(hostile, tmp_path).result(PROBE)
+    nested = {"__list__": []}
+    for _ in range(20):
+        nested = {"__list__": [nested]}
+    with pytest.raises(Failed, match="nested too deeply"):
+        evidence_with({"ok": {"result": nested}}, tmp_path).result(PROBE)
+    unanswered = evidence_with({"ok": {}}, tmp_path)
+    unanswered.grade_id = "another_test"
+    with pytest.raises(Unanswered):
+        unanswered.result(PROBE)
+    forged_json = Evidence({"harvests": [{"request": {}, "answer": "[{not json", "error": None}],
+                            "cells": {"t": {"probes": {p.key(PROBE): [0, 0]}}}}, tmp_path, None, tmp_path)
+    forged_json.grade_id = "t"
+    with pytest.raises(Unanswered):
+        forged_json.result(PROBE)
+
+
+def test_a_weights_file_that_is_a_link_or_too_large_is_refused(tmp_path):
+    submission = tmp_path / "submission"
+    (submission / "trained_models").mkdir(parents=True)
+    secret = tmp_path / "gradebook.db"
+    secret.write_text("grades")
+    (submission / "trained_models" / "linked.weights.h5").symlink_to(secret)
+    os.mkfifo(submission / "trained_models" / "pipe.weights.h5")
+    (submission / "trained_models" / "big.weights.h5").write_bytes(b"0" * 2000)
+    evidence = Evidence({"harvests": [], "cells": {}}, submission, None, tmp_path)
+    for name, message in (("linked", "No trained weights"), ("pipe", "not a regular file"), ("big", "larger than")):
+        with pytest.raises(Failed, match=message):
+            evidence.submitted_file(f"trained_models/{name}.weights.h5", 1000, advice="")
+    (submission / "trained_models").rename(tmp_path / "elsewhere")
+    (submission / "trained_models").symlink_to(tmp_path / "elsewhere")  # a linked folder on the way
+    with pytest.raises(Failed, match="No trained weights"):
+        evidence.submitted_file("trained_models/big.weights.h5", 5000, advice="")
+
+
+@pytest.fixture(scope="module")
+def keras():
+    from cifar10_course.environment import quiet_tensorflow
+
+    return quiet_tensorflow()
+
+
+def test_models_are_rebuilt_only_from_keras_own_parts(keras):
+    layers = keras.layers
+    lambda_model = keras.Sequential([keras.Input((4,)), layers.Lambda(lambda t: t * 2)])
+    subclass = json.loads(keras.Sequential([keras.Input((4,)), layers.Dense(2)]).to_json())
+    subclass["config"]["layers"][1]["module"] = "student.layers"
+    registered = json.loads(keras.Sequential([keras.Input((4,)), layers.Dense(2)]).to_json())
+    registered["config"]["layers"][1]["registered_name"] = "MyPackage>Dense"
+    numpy_payload = json.loads(keras.Sequential([keras.Input((4,)), layers.Dense(2)]).to_json())
+    numpy_payload["config"]["layers"][1]["config"]["kernel_initializer"] = {
+        "class_name": "__numpy__", "config": {"value": [1], "dtype": "float32"}}
+    custom_activation = json.loads(keras.Sequential([keras.Input((4,)), layers.Dense(2)]).to_json())
+    custom_activation["config"]["layers"][1]["config"]["activation"] = {
+        "module": "builtins", "class_name": "function", "config": "my_activation", "registered_name": "function"}
+    enormous = json.loads(keras.Sequential([keras.Input((4,)), layers.Dense(2)]).to_json())
+    enormous["config"]["layers"][1]["config"]["units"] = 10**9
+    cases = {"Lambda": lambda_model.to_json(), "student.layers": json.dumps(subclass),
+             "registered as": json.dumps(registered), "cannot read": json.dumps(numpy_payload),
+             "activation": json.dumps(custom_activation), "more than the grader rebuilds": json.dumps(enormous),
+             "not JSON": "{", "keras.Sequential": json.dumps({"class_name": "os.system"})}
+    for message, text in cases.items():
+        with pytest.raises(Failed, match=message):
+            safe_models.build(text)
+
+
+def test_every_way_of_writing_the_course_networks_is_rebuilt_exactly(keras, tmp_path):
+    layers = keras.layers
+    augmentation = keras.Sequential([layers.RandomRotation(40 / 360), layers.RandomTranslation(0.2, 0.2),
+                                     layers.RandomZoom(0.2), layers.RandomFlip("horizontal"),
+                                     layers.RandomShear(x_factor=0.2, y_factor=0.2)], name="augmentation")
+    inner = keras.Sequential([keras.Input((32, 32, 3)), layers.Conv2D(4, (3, 3), activation="relu"), layers.Flatten(),
+                              layers.Dense(10, activation="softmax")])
+    inputs = keras.Input((32, 32, 3))
+    functional = keras.Model(inputs, layers.Dense(10, activation="softmax")(layers.Flatten()(inputs)))
+    sample, _ = checks.small_training_sample(4)
+    for model in (inner, functional, keras.Sequential([keras.Input((32, 32, 3)), augmentation, inner])):
+        path = tmp_path / "model.weights.h5"
+        model.save_weights(path)
+        rebuilt = safe_models.build(model.to_json())
+        safe_models.load_weights(rebuilt, path)
+        assert [type(layer).__name__ for layer in rebuilt.layers] == [type(layer).__name__ for layer in model.layers]
+        assert np.array_equal(rebuilt.predict(sample, verbose=0), model.predict(sample, verbose=0))
+    shear = safe_models.build(augmentation.to_json()).layers[-1]  # Keras cannot read its own description of it
+    assert tuple(shear.x_factor) == (-0.2, 0.2)
+
+
+def test_weights_of_another_network_are_a_mismatch(keras, tmp_path):
+    small = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5)])
+    other.save_weights(tmp_path / "other.weights.h5")
+    with pytest.raises(safe_models.Mismatch):
+        safe_models.load_weights(safe_models.build(small.to_json()), tmp_path / "other.weights.h5")
+
+
+def test_a_forged_training_record_of_garbage_fails_without_crashing():
+    from cifar10_course.modes import MODES
+
+    wanted = MODES["fast"].parts["part2_mlp"]
+    for record in ({}, {"fit_calls": "x"}, {"fit_calls": [{"batch_size": "many", "epochs": None, "validation_split": "a"}],
+                                            "compiled": True, "learning_rate": "fast", "metrics": 3}):
+        problems = checks.training_problems(record, "part2_mlp", wanted, "categorical_crossentropy")
+        assert problems, record
+    assert checks.history_problems({"is_history": True, "history_keys": ["loss", "acc"]}) == []
+
+
+def test_every_graded_test_declares_probes_the_harvest_knows():
+    for part in ("part1_data", "part2_mlp", "part3_cnn", "part4_binary", "part5_deeper", "part6_bias"):
+        for test in graded_tests(part).values():
+            assert test.probes, test.grade_id
+            assert all(probe["kind"] in harvest._PROBES for probe in test.probes), test.grade_id
+
+
+def test_returned_arrays_keep_their_type(tmp_path):
+    evidence = evidence_with({"ok": {"result": {"__ndarray__": npy(np.zeros(3)), "type": "tensorflow.EagerTensor"}}},
+                             tmp_path)
+    found = evidence.result(PROBE)
+    assert isinstance(found, Returned) and found.kind == "tensorflow.EagerTensor"

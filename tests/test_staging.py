@@ -1,0 +1,98 @@
+"""Staging a submission (grading/staging.py): regular files only, never through a link, within limits."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import nbformat
+import pytest
+
+from grading import staging
+from grading.staging import StagingLimits
+
+
+@pytest.fixture
+def submission(tmp_path):
+    folder = tmp_path / "submitted"
+    (folder / "trained_models").mkdir(parents=True)
+    nbformat.write(nbformat.v4.new_notebook(), folder / "part1_data.ipynb")
+    (folder / "trained_models" / "part2_mlp.weights.h5").write_bytes(b"weights")
+    return folder
+
+
+def test_regular_files_are_copied_and_everything_else_is_refused_with_a_note(tmp_path, submission):
+    secret = tmp_path / "gradebook.db"
+    secret.write_text("all the grades")
+    (submission / "link.db").symlink_to(secret)
+    (submission / "zero.bin").symlink_to("/dev/zero")
+    (submission / "folder_link").symlink_to(tmp_path)
+    os.link(secret, submission / "hard.db")
+    os.mkfifo(submission / "pipe")
+    (submission / "bad\nname.txt").write_text("x")
+    staged = tmp_path / "staged"
+    notes = staging.stage(submission, staged)
+    assert sorted(str(p.relative_to(staged)) for p in staged.rglob("*")) == [
+        "part1_data.ipynb", "trained_models", "trained_models/part2_mlp.weights.h5"]
+    assert (staged / "trained_models" / "part2_mlp.weights.h5").read_bytes() == b"weights"
+    joined = "\n".join(notes)
+    for name in ("link.db", "zero.bin", "folder_link"):
+        assert f"{name} was left out: it is a symbolic link" in joined
+    assert "hard.db was left out: it is a hard link" in joined and "pipe was left out: it is a FIFO" in joined
+    assert "'bad\\nname.txt' was left out: its name is not printable text" in joined
+    assert secret.read_text() == "all the grades"
+
+
+def test_a_device_is_refused(tmp_path, submission):
+    try:
+        os.mknod(submission / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("creating a device needs root")
+    notes = staging.stage(submission, tmp_path / "staged")
+    assert "null was left out: it is a device, not a regular file; submit the file itself" in notes
+
+
+def test_sizes_and_counts_are_limited_and_grading_files_come_first(tmp_path, submission):
+    junk = submission / "aaa_data"
+    junk.mkdir()
+    for number in range(10):
+        (junk / f"{number}.txt").write_text("x")
+    with open(submission / "huge.bin", "wb") as handle:
+        handle.truncate(3 * 2**20)  # sparse: never read, its size alone refuses it
+    staged = tmp_path / "staged"
+    notes = staging.stage(submission, staged, StagingLimits(files=5, file_mb=1, notebook_mb=1))
+    assert (staged / "part1_data.ipynb").exists() and (staged / "trained_models" / "part2_mlp.weights.h5").exists()
+    assert len(list((staged / "aaa_data").iterdir())) == 3
+    assert "huge.bin was left out: it is larger than 1 MB, the most a file like it may have" in notes
+    assert sum("a submission may hold at most 5 files" in note for note in notes) == 7
+
+
+def test_a_missing_or_linked_submission_folder_stages_nothing(tmp_path, submission):
+    (tmp_path / "linked").symlink_to(submission)
+    notes = staging.stage(tmp_path / "linked", tmp_path / "staged")
+    assert notes == ["the submission folder could not be read (it is a symbolic link): nothing was graded"]
+    assert list((tmp_path / "staged").iterdir()) == []
+
+
+def test_the_fingerprint_follows_content_and_refusals(tmp_path, submission):
+    first = staging.fingerprint(submission)
+    assert staging.fingerprint(submission) == first
+    (submission / "trained_models" / "part2_mlp.weights.h5").write_bytes(b"other weights")
+    second = staging.fingerprint(submission)
+    assert second != first
+    (submission / "link").symlink_to("/dev/zero")
+    assert staging.fingerprint(submission) != second
+    staged = tmp_path / "staged"
+    staging.stage(submission, staged)
+    (staged / "note").unlink(missing_ok=True)
+    assert staging.fingerprint(staged) != staging.fingerprint(submission)  # the refusal counts in the original
+
+
+def test_unreadable_notebooks_are_removed_and_named(tmp_path, submission):
+    (submission / "part2_mlp.ipynb").write_text('{"cells": [')
+    staged = tmp_path / "staged"
+    staging.stage(submission, staged)
+    notes = staging.unreadable_notebooks(staged, ["part1_data", "part2_mlp", "part3_cnn"])
+    assert not (staged / "part2_mlp.ipynb").exists() and (staged / "part1_data.ipynb").exists()
+    assert notes[0].startswith("part2_mlp.ipynb is not a readable notebook (NotJSONError")
+    assert notes[1] == "part3_cnn.ipynb was not submitted: 0 points for it"
