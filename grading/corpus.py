@@ -33,6 +33,7 @@ from grading import course as c
 
 NOTEBOOKS = ("part1_data", "part2_mlp")
 FULL = {"part1_data": 7, "part2_mlp": 12}
+PART1_ONLY = {"part1_data": 7, "part2_mlp": 0}  # a submission of Part 1 alone: Part 2 was not submitted
 WEIGHTS = Path("trained_models") / "part2_mlp.weights.h5"
 
 
@@ -44,7 +45,7 @@ class BadSubmission:
     scores: dict  # notebook -> expected score
     message: str  # a phrase the student sees
     violation: str = ""  # a phrase expected in the report's sandbox_violations
-    base: str = "solution"  # "solution", "part1" (the solution's Part 1 alone) or "blank" (the release)
+    base: str = "solution"  # "solution", "part1" or "part2" (the solution's one part alone), "blank" (the release)
     submitted: Callable[[Path, dict], None] | None = None  # changes the submitted folder itself (links)
     forbidden: str = ""  # a phrase the student must never see
 
@@ -142,28 +143,27 @@ builtins.print = lambda *args, **kwargs: None
 CORPUS = [
     BadSubmission("demo_endless_loop", "an endless loop at the top of a solution cell",
                   lambda f, ctx: edit(f, "part1_data", "class_counts", lambda s: "while True:\n    pass\n" + s),
-                  {"part1_data": 5, "part2_mlp": 12}, "CellTimeoutError"),
+                  {"part1_data": 5, "part2_mlp": 0}, "CellTimeoutError", base="part1"),
     BadSubmission("demo_memory_hog", "a cell that fills memory until the kernel is killed",
                   lambda f, ctx: insert_after(f, "part1_data", "load_cifar10",
                                               "hog = []\nwhile True:\n    hog.append(bytearray(100_000_000))"),
-                  {"part1_data": 2, "part2_mlp": 12}, "it ran out of memory", "memory limit x1"),
+                  {"part1_data": 2, "part2_mlp": 0}, "it ran out of memory", "memory limit x1", base="part1"),
     # Forked copies of the kernel may also fill memory and kill it; either way the cells after it
     # (a fresh kernel, if it died) still earn Part 1's points.
     BadSubmission("demo_fork_bomb", "a fork bomb",
                   lambda f, ctx: insert_after(f, "part1_data", "load_cifar10_matches_data",
                                               "import os\nwhile True:\n    os.fork()"),
-                  FULL, "", "refused forks"),
+                  PART1_ONLY, "", "refused forks", base="part1"),
     BadSubmission("demo_network", "a network request to the grading machine and to the internet",
                   lambda f, ctx: insert_after(f, "part1_data", "class_counts", NETWORK.format(port=ctx["port"])),
-                  FULL, "network blocked: ConnectionRefusedError"),
+                  PART1_ONLY, "network blocked: ConnectionRefusedError", base="part1"),
     BadSubmission("demo_snooper", "reads and overwrites another student's files and the gradebook",
                   lambda f, ctx: insert_after(f, "part1_data", "class_counts", SNOOP.format(paths=ctx["targets"])),
-                  FULL, "visible in ../..: ['demo_snooper']"),
+                  PART1_ONLY, "visible in ../..: ['demo_snooper']", base="part1"),
     BadSubmission("demo_deleted_test", "a deleted test cell",
-                  lambda f, ctx: delete_cell(f, "part1_data", "class_counts_example"),
-                  FULL, ""),
+                  lambda f, ctx: delete_cell(f, "part1_data", "class_counts_example"), PART1_ONLY, "", base="part1"),
     BadSubmission("demo_edited_test", "a visible test edited into `pass`, hiding a bug", lambda f, ctx: c.tamper(f),
-                  {"part1_data": 4, "part2_mlp": 12}, "AssertionError"),
+                  {"part1_data": 4, "part2_mlp": 0}, "AssertionError", base="part1"),
     BadSubmission("demo_broken_json", "a notebook that is not valid JSON",
                   lambda f, ctx: _notebook(f, "part2_mlp").write_text('{"cells": ['),
                   {"part1_data": 7, "part2_mlp": 0}, "part2_mlp.ipynb is not a readable notebook (NotJSONError"),
@@ -172,40 +172,41 @@ CORPUS = [
     BadSubmission("demo_output_flood", "prints 30 MB of output",
                   lambda f, ctx: insert_after(f, "part1_data", "class_counts",
                                               "for line in range(300_000):\n    print('x' * 100)"),
-                  FULL, "output truncated", "output truncated x1"),
+                  PART1_ONLY, "output truncated", "output truncated x1", base="part1"),
     BadSubmission("demo_stderr_noise", "writes to stderr in solution and test cells",
                   lambda f, ctx: edit(f, "part1_data", "class_counts", lambda s: s.replace(
                       "    ### BEGIN SOLUTION\n",
                       "    ### BEGIN SOLUTION\n    import sys, warnings\n    sys.stderr.write('noise\\n')\n"
                       "    warnings.warn('more noise')\n")),
-                  FULL, ""),
+                  PART1_ONLY, "", base="part1"),
     BadSubmission("demo_wrong_model", "50 hidden units instead of 100 (the honest version of the next one)",
                   lambda f, ctx: edit(f, "part2_mlp", "build_multilayer_nn", _half_width),
-                  {"part1_data": 7, "part2_mlp": 4}, "308,310"),
+                  {"part1_data": 0, "part2_mlp": 4}, "308,310", base="part2"),
     BadSubmission("demo_monkeypatch", "the same wrong network, with count_params, np.testing and print replaced",
                   lambda f, ctx: (edit(f, "part2_mlp", "build_multilayer_nn", _half_width),
                                   insert_after(f, "part2_mlp", "build_multilayer_nn", MONKEYPATCH)),
-                  {"part1_data": 7, "part2_mlp": 4}, "308,310"),
+                  {"part1_data": 0, "part2_mlp": 4}, "308,310", base="part2"),
     BadSubmission("demo_fake_global", "no weights, and a global `trained` whose model looks the answers up",
                   lambda f, ctx: ((f / WEIGHTS).unlink(), insert_after(f, "part2_mlp", "train_part2", FAKE_TRAINED)),
-                  {"part1_data": 7, "part2_mlp": 8}, "part2_mlp.weights.h5"),
+                  {"part1_data": 0, "part2_mlp": 8}, "part2_mlp.weights.h5", base="part2"),
     BadSubmission("demo_weights_missing", "no weights file", lambda f, ctx: (f / WEIGHTS).unlink(),
-                  {"part1_data": 7, "part2_mlp": 8}, "part2_mlp.weights.h5"),
+                  {"part1_data": 0, "part2_mlp": 8}, "part2_mlp.weights.h5", base="part2"),
     BadSubmission("demo_weights_corrupt", "a weights file that is not HDF5",
                   lambda f, ctx: (f / WEIGHTS).write_bytes(b"these are not weights" * 1000),
-                  {"part1_data": 7, "part2_mlp": 8}, "part2_mlp.weights.h5"),
+                  {"part1_data": 0, "part2_mlp": 8}, "part2_mlp.weights.h5", base="part2"),
     BadSubmission("demo_weights_wrong_architecture", "weights of a network with 50 hidden units",
-                  _wrong_model_weights, {"part1_data": 7, "part2_mlp": 8}, "part2_mlp.weights.h5"),
-    BadSubmission("demo_weights_enormous", "a 150 MB weights file (nbgrader skips files over 100 MB)",
-                  lambda f, ctx: _enormous(f / WEIGHTS), {"part1_data": 7, "part2_mlp": 8}, "part2_mlp.weights.h5"),
+                  _wrong_model_weights, {"part1_data": 0, "part2_mlp": 8}, "part2_mlp.weights.h5", base="part2"),
+    BadSubmission("demo_weights_enormous", "a 150 MB weights file (the grader takes files up to 100 MB)",
+                  lambda f, ctx: _enormous(f / WEIGHTS), {"part1_data": 0, "part2_mlp": 8}, "part2_mlp.weights.h5",
+                  base="part2"),
     BadSubmission("demo_keras2_api", "Keras 2 code: SGD(lr=0.01)",
                   lambda f, ctx: edit(f, "part2_mlp", "train_multilayer_nn",
                                       lambda s: s.replace("SGD(learning_rate=0.01)", "SGD(lr=0.01)")),
-                  {"part1_data": 7, "part2_mlp": 8}, "lr"),
+                  {"part1_data": 0, "part2_mlp": 8}, "lr", base="part2"),
     BadSubmission("demo_fits_on_globals", "a training function that fits on the global training set",
                   lambda f, ctx: edit(f, "part2_mlp", "train_multilayer_nn",
                                       lambda s: s.replace("model.fit(xtrain, ytrain,", "model.fit(globals()['xtrain'], globals()['ytrain_1hot'],")),
-                  {"part1_data": 7, "part2_mlp": 9}, "arguments"),
+                  {"part1_data": 0, "part2_mlp": 9}, "arguments", base="part2"),
 ]
 
 
@@ -223,10 +224,11 @@ def make(root: Path, solution: Path, context: dict, corpus=CORPUS, release: Path
     for bad in corpus:
         folder = root / bad.student
         shutil.copytree(release if bad.base == "blank" else solution, folder)
-        if bad.base == "part1":
-            for name in NOTEBOOKS[1:]:
-                _notebook(folder, name).unlink()
+        if bad.base == "part1":  # Part 1 alone: cheaper to grade, when Part 2 has nothing to show
+            _notebook(folder, "part2_mlp").unlink()
             shutil.rmtree(folder / "trained_models")
+        elif bad.base == "part2":
+            _notebook(folder, "part1_data").unlink()
         bad.make(folder, context)
         folders[bad.student] = folder
     return folders
@@ -326,7 +328,8 @@ _trainer.Trainer.predict = _predict
 READ_HIDDEN = """
 import os, json
 notebook = json.load(open("part1_data.ipynb"))
-print("hidden tests in the notebook:", any("HIDDEN" in "".join(c["source"]) for c in notebook["cells"]))
+marker = "BEGIN " + "HIDDEN TESTS"  # not written whole: this cell is in the notebook too
+print("hidden tests in the notebook:", any(marker in "".join(c["source"]) for c in notebook["cells"]))
 for path in {hidden!r}:
     print("readable:", path, os.path.exists(path))
 print("processes:", sorted(int(p) for p in os.listdir("/proc") if p.isdigit())[:4])
@@ -418,7 +421,6 @@ def _untrained_weights(folder: Path, context: dict) -> None:
 
 
 BLANK = {"part1_data": 0, "part2_mlp": 0}
-PART1_ONLY = {"part1_data": 7, "part2_mlp": 0}
 
 RED_TEAM = [
     BadSubmission("demo_rt_transformer", "a blank release with an input transformer that turns every test into "
@@ -433,24 +435,24 @@ RED_TEAM = [
                   "in the submission to stand in for the real modules",
                   lambda f, ctx: (edit(f, "part2_mlp", "build_multilayer_nn", _half_width),
                                   [(f / name).write_text(text) for name, text in SHADOWS.items()]),
-                  {"part1_data": 7, "part2_mlp": 4}, "308,310", forbidden="SHADOWED"),
+                  {"part1_data": 0, "part2_mlp": 4}, "308,310", base="part2", forbidden="SHADOWED"),
     BadSubmission("demo_rt_patch_while_running", "the 50-unit network, with the parameter check patched before "
                   "every cell and restored after it",
                   lambda f, ctx: (edit(f, "part2_mlp", "build_multilayer_nn", _half_width),
                                   before_everything(f, PATCH_WHILE_RUNNING, ("part2_mlp",))),
-                  {"part1_data": 7, "part2_mlp": 4}, "308,310"),
+                  {"part1_data": 0, "part2_mlp": 4}, "308,310", base="part2"),
     BadSubmission("demo_rt_labels_as_predictions", "untrained weights, and Keras's predict replaced by a lookup of "
                   "the test labels (the kernel's own accuracy test says 1.0)",
                   lambda f, ctx: (_untrained_weights(f, ctx),
                                   insert_after(f, "part2_mlp", "train_part2", LABELS_AS_PREDICTIONS)),
-                  {"part1_data": 7, "part2_mlp": 8}, "is not above the threshold"),
+                  {"part1_data": 0, "part2_mlp": 8}, "is not above the threshold", base="part2"),
     BadSubmission("demo_rt_read_hidden", "reads its notebook on disk, the hidden tests' files and /proc",
                   lambda f, ctx: insert_after(f, "part1_data", "class_counts", READ_HIDDEN.format(hidden=ctx["hidden"])),
                   PART1_ONLY, "hidden tests in the notebook: False", base="part1", forbidden="readable: True"),
     BadSubmission("demo_rt_submitted_links", "links to the gradebook, source/, another student's notebook and "
                   "weights, a root-only file and /dev/zero, a hard link to the gradebook and a FIFO",
-                  lambda f, ctx: None, {"part1_data": 7, "part2_mlp": 8}, "was left out: it is a symbolic link",
-                  submitted=_links),
+                  lambda f, ctx: None, {"part1_data": 0, "part2_mlp": 8}, "was left out: it is a symbolic link",
+                  base="part2", submitted=_links),
     BadSubmission("demo_rt_planted_links", "the kernel replaces files of its graded folder with links to another "
                   "student's notebook, the gradebook, source/ and a root-only file",
                   lambda f, ctx: insert_after(f, "part1_data", "class_counts", PLANT_LINKS.format(links=ctx["links"])),
@@ -469,5 +471,5 @@ RED_TEAM = [
                   _many_files, PART1_ONLY, "a submission may hold at most 200 files", base="part1"),
     BadSubmission("demo_rt_script", "HTML and JavaScript output with scripts, for the feedback and the formgrader",
                   lambda f, ctx: insert_after(f, "part1_data", "class_counts", SCRIPT_OUTPUT),
-                  PART1_ONLY, "answer", base="part1"),
+                  PART1_ONLY, "IPython.core.display.HTML object", base="part1"),
 ]

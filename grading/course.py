@@ -133,11 +133,11 @@ def autograde(course: Path, students: list[str], env: dict) -> str:
                             env=grading_env(env)) for student in students)
 
 
-def generate_feedback(course: Path) -> Path:
-    """Every student's feedback, one bounded run each (see :mod:`grading.feedback`)."""
+def generate_feedback(course: Path, students: list[str] | None = None) -> Path:
+    """Every student's feedback (or ``students``'), one bounded run each (see :mod:`grading.feedback`)."""
     from grading import feedback
 
-    failed = [result for result in feedback.generate(course) if result.status == "failed"]
+    failed = [result for result in feedback.generate(course, students) if result.status == "failed"]
     if failed:
         raise GradingError("feedback failed for " + "; ".join(f"{r.student}: {r.reason}" for r in failed))
     return course / "feedback"

@@ -140,6 +140,8 @@ class GuardedExecute(Execute):
         self.start_new_kernel()
         self.start_new_kernel_client()
         info = self.wait_for_reply(self.kc.kernel_info())
+        if info is None:
+            raise RuntimeError("the kernel did not answer its first request")
         self.nb.metadata["language_info"] = info["content"]["language_info"]
         self.fresh.clear()
 
@@ -150,7 +152,12 @@ class GuardedExecute(Execute):
         if self.restarts == self.kernel_restarts:
             return why
         self.restarts += 1
-        self._start_kernel()
+        try:
+            self._start_kernel()
+        except Exception as error:  # What the dead kernel left behind (a fork bomb) can stop a new one.
+            self._stop_kernel()
+            self._record("kernel_death", reason=f"a new kernel could not start ({type(error).__name__})")
+            return f"a new kernel could not start after the last one died ({type(error).__name__}: {error})"
         return None
 
     def _stop_kernel(self) -> None:

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,8 +45,9 @@ class FeedbackResult:
 
 
 def generate(course: Path, students: list[str] | None = None, timeout: int = SECONDS_PER_STUDENT,
-             database: str | None = None) -> list[FeedbackResult]:
-    """Write ``feedback/<student>/cifar10/`` for every graded (or failed) student."""
+             database: str | None = None, workers: int | None = None) -> list[FeedbackResult]:
+    """Write ``feedback/<student>/cifar10/`` for every graded (or failed) student, ``workers`` at
+    once (default: one per CPU); returns what happened to each, in the order of ``students``."""
     from grading.parallel import receipt_path
 
     course = Path(course)
@@ -52,18 +55,20 @@ def generate(course: Path, students: list[str] | None = None, timeout: int = SEC
         graded = {p.parent.name for p in (course / "autograded").glob(f"*/{c.ASSIGNMENT}")}
         receipts = {p.stem for p in receipt_path(course, "x").parent.glob("*.json")}
         students = sorted(graded | receipts)
-    results = []
-    for student in students:
-        outcome = _receipt_outcome(course, student)
-        target = course / "feedback" / student / c.ASSIGNMENT
-        result = FeedbackResult(student, "notes only")
-        if (course / "autograded" / student / c.ASSIGNMENT).is_dir():
-            result = _nbgrader_feedback(course, student, timeout, database)
-        if outcome is not None and (outcome.get("notes") or outcome.get("status") == "failed"):
-            target.mkdir(parents=True, exist_ok=True)
-            (target / NOTES_PAGE).write_text(notes_page(student, outcome))
-        results.append(result)
-    return results
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        return list(pool.map(lambda student: _feedback(course, student, timeout, database), students))
+
+
+def _feedback(course: Path, student: str, timeout: int, database: str | None) -> FeedbackResult:
+    outcome = _receipt_outcome(course, student)
+    target = course / "feedback" / student / c.ASSIGNMENT
+    result = FeedbackResult(student, "notes only")
+    if (course / "autograded" / student / c.ASSIGNMENT).is_dir():
+        result = _nbgrader_feedback(course, student, timeout, database)
+    if outcome is not None and (outcome.get("notes") or outcome.get("status") == "failed"):
+        target.mkdir(parents=True, exist_ok=True)
+        (target / NOTES_PAGE).write_text(notes_page(student, outcome))
+    return result
 
 
 def _nbgrader_feedback(course: Path, student: str, timeout: int, database: str | None) -> FeedbackResult:

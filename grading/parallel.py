@@ -132,15 +132,16 @@ def grade_one(course: str, student: str, settings: Settings) -> dict:
     notes += staging.unreadable_notebooks(staged, expected)
     c.forget_grading(course_path, student, settings.database)
     env = dict(settings.env)
-    groups = []
+    groups, mounts = [], None
     with tempfile.NamedTemporaryFile("r", prefix="grading-events-", suffix=".jsonl") as events:
         env[EVENTS_ENV] = events.name
         if settings.limits is not None:
             name = re.sub(r"[^\w.-]", "_", student)
             groups = [sb.Cgroup.create(name, settings.limits),
                       sb.Cgroup.create(f"{name}-checker", settings.limits, memory_mb=settings.limits.checker_memory_mb)]
+            mounts = sb.mounts_folder()
             env[sb.SANDBOX_ENV] = sb.Sandbox(groups[0].path, settings.limits, list(settings.read_only),
-                                             checker_cgroup=groups[1].path).to_env()
+                                             checker_cgroup=groups[1].path, mounts=str(mounts)).to_env()
         command = [sys.executable, "-m", "grading.measure", sys.executable, "-m", "nbgrader", "autograde",
                    c.ASSIGNMENT, "--force", f"--student={student}", f"--CourseDirectory.submitted_directory={STAGED}",
                    *c.database_option(settings.database), *settings.nbgrader_options]
@@ -158,6 +159,8 @@ def grade_one(course: str, student: str, settings: Settings) -> dict:
         counters = groups[0].counters() if groups else {}
         for group in groups:
             group.remove()
+        if mounts is not None:  # the kernels' private mounts, even when nbgrader was killed
+            sb.remove_mounts(mounts)
         recorded = [json.loads(line) for line in events.read().splitlines() if line.strip()]
     staging.remove(staged.parent)
     measured = _measurement(stdout)

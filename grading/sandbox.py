@@ -87,6 +87,7 @@ class Sandbox:
     limits: Limits = field(default_factory=Limits)
     read_only: list[str] = field(default_factory=list)  # extra paths to show read-only (the data)
     checker_cgroup: str | None = None
+    mounts: str | None = None  # the folder of the submission's private mounts (see mounts_folder)
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -94,7 +95,8 @@ class Sandbox:
     @classmethod
     def from_env(cls, text: str) -> Sandbox:
         data = json.loads(text)
-        return cls(data["cgroup"], Limits(**data["limits"]), data["read_only"], data.get("checker_cgroup"))
+        return cls(data["cgroup"], Limits(**data["limits"]), data["read_only"], data.get("checker_cgroup"),
+                   data.get("mounts"))
 
 
 def current() -> Sandbox | None:
@@ -191,8 +193,8 @@ class Cgroup:
             "peak_memory_mb": int((self.folders["memory"] / "memory.max_usage_in_bytes").read_text()) // 2**20,
         }
 
-    def remove(self) -> None:
-        """Kill whatever still runs in the group (a fork bomb's leftovers), then delete it."""
+    def kill_all(self) -> None:
+        """Kill whatever still runs in the group (a fork bomb's leftovers), and wait until it is gone."""
         for _ in range(50):
             pids = [int(pid) for pid in (self.folders["pids"] / "cgroup.procs").read_text().split()]
             if not pids:
@@ -203,6 +205,10 @@ class Cgroup:
                 except ProcessLookupError:
                     pass
             time.sleep(0.1)
+
+    def remove(self) -> None:
+        """Kill whatever still runs in the group, then delete it."""
+        self.kill_all()
         for folder in self.folders.values():
             for _ in range(50):
                 try:
@@ -235,8 +241,8 @@ class PrivateMount:
         self.work, self.tmp, self.ipc = root / "work", root / "tmp", root / "ipc"
 
     @classmethod
-    def create(cls, limits: Limits, source: Path | None = None) -> PrivateMount:
-        root = Path(tempfile.mkdtemp(prefix="k-", dir=_runtime_root()))
+    def create(cls, limits: Limits, source: Path | None = None, folder: Path | None = None) -> PrivateMount:
+        root = Path(tempfile.mkdtemp(prefix="k-", dir=folder or _runtime_root()))
         subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={limits.disk_mb}m,nr_inodes={limits.files},mode=0700",
                         "tmpfs", str(root)], check=True, capture_output=True)
         mount = cls(root)
@@ -269,7 +275,8 @@ class SandboxedKernelManager(IpcKernelManager):
         sandbox = current()
         if sandbox is not None:
             cwd = Path(kw.get("cwd") or os.getcwd()).resolve()
-            self.private = PrivateMount.create(sandbox.limits, source=cwd)
+            self.private = PrivateMount.create(sandbox.limits, source=cwd,
+                                               folder=Path(sandbox.mounts) if sandbox.mounts else None)
             self.ip = str(self.private.ipc / "k")
             self.connection_file = str(self.private.ipc / "kernel.json")
             self.start_counters = Cgroup(sandbox.cgroup).counters()
@@ -321,6 +328,10 @@ class SandboxedKernelManager(IpcKernelManager):
 
     async def cleanup_resources(self, restart: bool = False) -> None:
         await super().cleanup_resources(restart=restart)
+        sandbox = current()
+        if sandbox is not None and not restart:
+            # The next kernel of the submission starts with nothing of this one left: no process, no file.
+            Cgroup(sandbox.cgroup).kill_all()
         if self.private is not None and not restart:
             self.private.remove()
             self.private = None
@@ -331,6 +342,19 @@ def _runtime_root() -> Path:
     root = Path(tempfile.gettempdir()) / "grading-kernels"
     root.mkdir(mode=0o700, exist_ok=True)
     return root
+
+
+def mounts_folder() -> Path:
+    """A folder for one submission's private mounts, so that :func:`remove_mounts` can find every
+    one of them after its grading process ended, however it ended."""
+    return Path(tempfile.mkdtemp(prefix="s-", dir=_runtime_root()))
+
+
+def remove_mounts(folder: Path) -> None:
+    """Unmount and remove every private mount in ``folder``, then the folder."""
+    for mount in folder.iterdir():
+        PrivateMount(mount).remove()
+    folder.rmdir()
 
 
 def bubblewrap(binds: list[tuple[Path, Path, bool]], read_only: list[str], variables: dict, cwd: Path,

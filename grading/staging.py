@@ -53,7 +53,7 @@ class _Walk:
 
     def __init__(self, limits: StagingLimits, on_folder: Callable, on_file: Callable):
         self.limits, self.on_folder, self.on_file = limits, on_folder, on_file
-        self.files, self.bytes, self.notes = 0, 0, []
+        self.files, self.bytes, self.notes, self.over_count = 0, 0, [], []
 
     def run(self, source: Path) -> list[str]:
         try:
@@ -65,6 +65,10 @@ class _Walk:
             self._folder(top, "", depth=0)
         finally:
             os.close(top)
+        if self.over_count:
+            shown = ", ".join(self.over_count[:5]) + (", ..." if len(self.over_count) > 5 else "")
+            self.notes.append(f"{len(self.over_count)} files were left out ({shown}): a submission may hold at most "
+                              f"{self.limits.files} files")
         return self.notes
 
     def _folder(self, folder_fd: int, relative: str, depth: int) -> None:
@@ -117,7 +121,8 @@ class _Walk:
         if info.st_size > limit:
             return f"{shown} was left out: it is larger than {limit // 2**20} MB, the most a file like it may have"
         if self.files >= limits.files:
-            return f"{shown} was left out: a submission may hold at most {limits.files} files"
+            self.over_count.append(shown)
+            return None
         if self.bytes + info.st_size > limits.total_mb * 2**20:
             return f"{shown} was left out: a submission may hold at most {limits.total_mb} MB in all"
         try:

@@ -19,6 +19,7 @@ import shutil
 import socket
 import stat
 import threading
+import time
 from pathlib import Path
 
 import nbformat
@@ -36,6 +37,9 @@ LIMITS = Limits(memory_mb=3072, processes=256, cpu_cores=1, cpu_seconds=300, dis
 # Short enough that the endless loop costs little, long enough for a fast-mode cell on a busy machine.
 OPTIONS = ("--Execute.timeout=30", "--GuardedExecute.notebook_budget=300")
 EVERYONE = corpus.CORPUS + corpus.RED_TEAM
+# The students whose feedback is made and checked: those that leave notes, links, output or scripts.
+FEEDBACK_CHECKED = ["demo_rt_submitted_links", "demo_rt_planted_links", "demo_rt_dev_zero_notebook", "demo_rt_script",
+                    "demo_rt_many_files", "demo_rt_output_tricks", "demo_snooper", "demo_solution"]
 
 
 def digest(path: Path) -> str:
@@ -96,7 +100,7 @@ def graded(tmp_path_factory):
     outcomes = {o.student: o for o in parallel.grade_all(course, FAST, workers=2, progress=False, limits=LIMITS,
                                                          nbgrader_options=OPTIONS)}
     server.close()
-    c.generate_feedback(course)
+    c.generate_feedback(course, FEEDBACK_CHECKED)
     return course, outcomes, {"connections": connections, "before": before, "other": other, "canaries": canaries}
 
 
@@ -182,7 +186,7 @@ def test_feedback_holds_no_script_of_a_student(graded):
     for page in (course / "feedback").rglob("*.html"):
         assert active_code(page.read_text()) == [], page
     page = (course / "feedback/demo_rt_script/cifar10/part1_data.html").read_text()
-    assert "answer" in page and "pwned by a student" in page  # shown as text, not run
+    assert "<b>answer</b>" in page and "pwned by a student" in page  # shown as text, not run
     assert (course / "feedback/demo_rt_many_files/cifar10/grading_notes.html").is_file()
 
 
@@ -238,9 +242,11 @@ def test_a_resubmission_that_runs_out_of_time_leaves_no_old_score(graded, tmp_pa
     assert "could not be graded, so no score was recorded" in notes and "time budget" in notes
 
     # Unchanged since it failed: not graded again unless the instructor asks.
+    start = time.perf_counter()
     (third,) = parallel.grade_all(small, FAST, workers=1, progress=False, limits=LIMITS, budget_seconds=20,
                                   nbgrader_options=OPTIONS)
-    assert third.status == "failed" and third.seconds == second.seconds and "--retry-failed" in third.reason
+    assert third.status == "failed" and "--retry-failed" in third.reason and time.perf_counter() - start < 10
+    start = time.perf_counter()
     (fourth,) = parallel.grade_all(small, FAST, workers=1, progress=False, limits=LIMITS, budget_seconds=20,
                                    retry_failed=True, nbgrader_options=OPTIONS)
-    assert fourth.status == "failed" and fourth.seconds != second.seconds
+    assert fourth.status == "failed" and time.perf_counter() - start >= 20  # graded again, for its whole budget

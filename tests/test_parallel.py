@@ -176,12 +176,13 @@ def test_the_command_reports_progress_and_notes(local_run):
     import sys
 
     course, _ = local_run
-    result = subprocess.run([sys.executable, "-m", "grading", "grade", "--course", str(course), "--workers", "2",
-                             "--force"], env=c.grading_env(FAST), capture_output=True, text=True, cwd=c.REPO)
+    (course / "submitted/demo_not_json/cifar10/part1_data.ipynb").touch()  # same content: still unchanged
+    result = subprocess.run([sys.executable, "-m", "grading", "grade", "--course", str(course), "--workers", "2"],
+                            env=c.grading_env(FAST), capture_output=True, text=True, cwd=c.REPO)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(STUDENTS)}/{len(STUDENTS)} done, 0 failed, 0 remaining" in result.stderr
     assert "demo_not_json: part2_mlp.ipynb is not a readable notebook (NotJSONError" in result.stdout
-    assert "4 graded" in result.stdout and str(course / parallel.REPORT) in result.stdout
+    assert f"{len(STUDENTS)} unchanged" in result.stdout and str(course / parallel.REPORT) in result.stdout
 
 
 def test_grading_refuses_to_start_without_a_sandbox_unless_told(tmp_path, monkeypatch):
