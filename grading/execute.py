@@ -76,7 +76,8 @@ class GuardedExecute(Execute):
     notebook_budget = Integer(900, help="Wall-clock seconds one notebook may run.").tag(config=True)
     max_output_bytes = Integer(5_000_000, help="Output one notebook may keep, in bytes.").tag(config=True)
     kernel_restarts = Integer(2, help="New kernels after deaths, per notebook.").tag(config=True)
-    harvest_timeout = Integer(300, help="Seconds the student's functions may take to answer one test's probes.").tag(config=True)
+    harvest_timeout = Integer(None, allow_none=True, help="Seconds the student's functions may take to answer one "
+                              "test's probes (default: Execute.timeout, as for a cell).").tag(config=True)
     whole_array_bytes = Integer(8 * 2**20, help="Arrays up to this size are handed over whole; larger ones as a "
                                 "sample of rows.").tag(config=True)
     sample_rows = Integer(512, help="Rows in the sample of a large array.").tag(config=True)
@@ -123,7 +124,7 @@ class GuardedExecute(Execute):
                         "death did not run")
                     continue
                 if grade_id is not None:
-                    stopped = self._harvest(grade_id)
+                    stopped = self._harvest(grade_id, deadline)
         finally:
             self._stop_kernel()
         self.set_widgets_metadata()
@@ -176,9 +177,9 @@ class GuardedExecute(Execute):
         if grade_id is not None:
             self.records["cells"][grade_id] = {"probes": {}, "message": message[0].upper() + message[1:] + "."}
 
-    def _harvest(self, grade_id: str) -> str | None:
-        """Ask the kernel for the answers to ``grade_id``'s probes; returns a reason to stop the
-        notebook when the kernel died answering them."""
+    def _harvest(self, grade_id: str, deadline: float) -> str | None:
+        """Ask the kernel for the answers to ``grade_id``'s probes, within the notebook's
+        ``deadline``; returns a reason to stop the notebook when the kernel died answering them."""
         test = self.tests.get(grade_id)
         if test is None:
             return None
@@ -187,8 +188,9 @@ class GuardedExecute(Execute):
             request = {"probes": needed, "seed": secrets.randbelow(2**31), "whole_bytes": self.whole_array_bytes,
                        "sample_rows": self.sample_rows, "file_limit": 64 * 2**20}
             harvest_record = {"request": request, "answer": None, "error": None}
+            timeout = max(1.0, min(self.harvest_timeout or self.timeout or 120, deadline - time.monotonic()))
             try:
-                answer = self._ask(request)
+                answer = self._ask(request, timeout)
             except DeadKernelError:
                 answer = None
                 reason = self._death_reason()
@@ -214,17 +216,16 @@ class GuardedExecute(Execute):
         self.records["cells"][grade_id] = {"probes": {p.key(probe): self.fresh[p.key(probe)] for probe in test.probes}}
         return None
 
-    def _ask(self, request: dict) -> str | None:
+    def _ask(self, request: dict, timeout: float) -> str | None:
         """Run the harvest in the kernel; the answer string, or None (no answer, or an error)."""
         code = (f"{ANSWER_NAME} = (lambda ns: (exec(compile({HARVEST_SOURCE!r}, '<grading harvest>', 'exec'), ns), "
                 f"ns['run']({json.dumps(request)!r}, get_ipython().user_ns))[1])({{}})")
-        reply = self._silent(code, timeout=self.harvest_timeout,
+        reply = self._silent(code, timeout=timeout,
                              user_expressions={"answer": f"get_ipython().user_ns.pop({ANSWER_NAME!r}, None)"})
         if reply is None:
             if self.kc is not None:
                 run_sync(self.km.interrupt_kernel)()
-            return "The grader's calls of your functions did not finish within " \
-                   f"{self.harvest_timeout} s, so they were stopped."
+            return f"The grader's calls of your functions did not finish within {timeout:.0f} s, so they were stopped."
         content = reply["content"]
         if content.get("status") != "ok":
             return None

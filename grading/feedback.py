@@ -72,7 +72,7 @@ def _feedback(course: Path, student: str, timeout: int, database: str | None) ->
 
 
 def _nbgrader_feedback(course: Path, student: str, timeout: int, database: str | None) -> FeedbackResult:
-    command = [sys.executable, "-m", "nbgrader", "generate_feedback", c.ASSIGNMENT, "--force", f"--student={student}",
+    command = [sys.executable, "-m", "grading.run_nbgrader", "generate_feedback", c.ASSIGNMENT, "--force", f"--student={student}",
                "--CourseDirectory.ignore=['*']", *c.database_option(database)]
     try:
         run = subprocess.run(command, cwd=course, env=c.grading_env({}), capture_output=True, text=True, timeout=timeout)

@@ -44,7 +44,18 @@ def run(request_json, user_ns):
                 answers.append({"error": ["Interrupted", "the call did not finish in time"]})
                 break
             answers.append({"error": [type(error).__name__, str(error)[:STRING_LIMIT]]})
-    return json.dumps(answers)
+    return json.dumps(answers, default=_plain)
+
+
+def _plain(value):
+    """A value of a record that JSON has no type for: a NumPy number as a number, else its text."""
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            return item()
+        except (TypeError, ValueError):
+            pass
+    return str(value)[:STRING_LIMIT]
 
 
 def _function(user_ns, name):

@@ -142,7 +142,7 @@ def grade_one(course: str, student: str, settings: Settings) -> dict:
             mounts = sb.mounts_folder()
             env[sb.SANDBOX_ENV] = sb.Sandbox(groups[0].path, settings.limits, list(settings.read_only),
                                              checker_cgroup=groups[1].path, mounts=str(mounts)).to_env()
-        command = [sys.executable, "-m", "grading.measure", sys.executable, "-m", "nbgrader", "autograde",
+        command = [sys.executable, "-m", "grading.measure", sys.executable, "-m", "grading.run_nbgrader", "autograde",
                    c.ASSIGNMENT, "--force", f"--student={student}", f"--CourseDirectory.submitted_directory={STAGED}",
                    *c.database_option(settings.database), *settings.nbgrader_options]
         start = time.perf_counter()

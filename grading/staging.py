@@ -57,9 +57,9 @@ class _Walk:
 
     def run(self, source: Path) -> list[str]:
         try:
-            top = os.open(source, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            top = _open_submission(source)
         except OSError as error:
-            reason = "it is a symbolic link" if os.path.islink(source) else os.strerror(error.errno)
+            reason = "it is a symbolic link" if error.errno in (errno.ELOOP, errno.ENOTDIR) else os.strerror(error.errno)
             return [f"the submission folder could not be read ({reason}): nothing was graded"]
         try:
             self._folder(top, "", depth=0)
@@ -145,6 +145,21 @@ class _Walk:
         self.files += 1
         self.bytes += size
         return None
+
+
+def _open_submission(source: Path) -> int:
+    """A descriptor of ``source`` (``.../<student>/<assignment>``): the two folders a student's
+    submission may hold are opened without following links; the course's folders above as they are."""
+    source = Path(source)
+    parent = os.open(source.parent.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        student = os.open(source.parent.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+    finally:
+        os.close(parent)
+    try:
+        return os.open(source.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=student)
+    finally:
+        os.close(student)
 
 
 def _chunks(fd: int, limit: int):

@@ -70,9 +70,14 @@ def test_sizes_and_counts_are_limited_and_grading_files_come_first(tmp_path, sub
 
 def test_a_missing_or_linked_submission_folder_stages_nothing(tmp_path, submission):
     (tmp_path / "linked").symlink_to(submission)
-    notes = staging.stage(tmp_path / "linked", tmp_path / "staged")
-    assert notes == ["the submission folder could not be read (it is a symbolic link): nothing was graded"]
-    assert list((tmp_path / "staged").iterdir()) == []
+    (tmp_path / "student_link").symlink_to(tmp_path)  # submitted/<student> itself a link
+    for source, reason in ((tmp_path / "linked", "it is a symbolic link"),
+                           (tmp_path / "student_link" / "submitted", "it is a symbolic link"),
+                           (tmp_path / "nothing", "No such file or directory")):
+        staged = tmp_path / f"staged-{source.name}-{reason[:2]}"
+        notes = staging.stage(source, staged)
+        assert notes == [f"the submission folder could not be read ({reason}): nothing was graded"], source
+        assert list(staged.iterdir()) == []
 
 
 def test_the_fingerprint_follows_content_and_refusals(tmp_path, submission):

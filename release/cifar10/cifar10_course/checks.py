@@ -532,6 +532,8 @@ def training_problems(record: dict, part: str, wanted, loss: str, optimizer: str
     """
     name = record.get("name")
     calls = record.get("fit_calls") or []
+    if not isinstance(calls, list) or not all(isinstance(call, dict) for call in calls):
+        return [f"The record of what {name} did cannot be read."]
     if len(calls) != 1:
         return [f"{name} should call model.fit once, but called it {len(calls)} times."]
     fitted, problems = calls[0], []
@@ -562,7 +564,8 @@ def training_problems(record: dict, part: str, wanted, loss: str, optimizer: str
                     rate, (int, float)) else f"The learning rate should be {learning_rate} but is {rate}.")
         if record.get("loss") != loss.replace("_", ""):
             problems.append(f"The loss should be {loss} but is {record.get('loss_given')}.")
-        if not any(metric in _ACCURACY_NAMES for metric in record.get("metrics") or []):
+        metrics = record.get("metrics")
+        if not isinstance(metrics, list) or not any(metric in _ACCURACY_NAMES for metric in metrics):
             problems.append(f"The metrics should include 'accuracy', but are {record.get('metrics_given')}.")
     return problems
 
