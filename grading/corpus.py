@@ -48,6 +48,7 @@ class BadSubmission:
     base: str = "solution"  # "solution", "part1" or "part2" (the solution's one part alone), "blank" (the release)
     submitted: Callable[[Path, dict], None] | None = None  # changes the submitted folder itself (links)
     forbidden: str = ""  # a phrase the student must never see
+    failing: tuple | None = None  # the graded cells that must fail, every other one passing (None: not checked)
 
 
 def _notebook(folder: Path, name: str) -> Path:
@@ -178,35 +179,35 @@ CORPUS = [
                       "    ### BEGIN SOLUTION\n",
                       "    ### BEGIN SOLUTION\n    import sys, warnings\n    sys.stderr.write('noise\\n')\n"
                       "    warnings.warn('more noise')\n")),
-                  PART1_ONLY, "", base="part1"),
+                  PART1_ONLY, "", base="part1", failing=()),
     BadSubmission("demo_wrong_model", "50 hidden units instead of 100 (the honest version of the next one)",
                   lambda f, ctx: edit(f, "part2_mlp", "build_multilayer_nn", _half_width),
-                  {"part1_data": 0, "part2_mlp": 4}, "308,310", base="part2"),
+                  {"part1_data": 0, "part2_mlp": 4}, "308,310", base="part2", failing=('multilayer_nn_parameters', 'multilayer_nn_architecture', 'multilayer_nn_accuracy')),
     BadSubmission("demo_monkeypatch", "the same wrong network, with count_params, np.testing and print replaced",
                   lambda f, ctx: (edit(f, "part2_mlp", "build_multilayer_nn", _half_width),
                                   insert_after(f, "part2_mlp", "build_multilayer_nn", MONKEYPATCH)),
-                  {"part1_data": 0, "part2_mlp": 4}, "308,310", base="part2"),
+                  {"part1_data": 0, "part2_mlp": 4}, "308,310", base="part2", failing=('multilayer_nn_parameters', 'multilayer_nn_architecture', 'multilayer_nn_accuracy')),
     BadSubmission("demo_fake_global", "no weights, and a global `trained` whose model looks the answers up",
                   lambda f, ctx: ((f / WEIGHTS).unlink(), insert_after(f, "part2_mlp", "train_part2", FAKE_TRAINED)),
-                  {"part1_data": 0, "part2_mlp": 8}, "part2_mlp.weights.h5", base="part2"),
+                  {"part1_data": 0, "part2_mlp": 8}, "part2_mlp.weights.h5", base="part2", failing=('multilayer_nn_accuracy',)),
     BadSubmission("demo_weights_missing", "no weights file", lambda f, ctx: (f / WEIGHTS).unlink(),
-                  {"part1_data": 0, "part2_mlp": 8}, "part2_mlp.weights.h5", base="part2"),
+                  {"part1_data": 0, "part2_mlp": 8}, "part2_mlp.weights.h5", base="part2", failing=('multilayer_nn_accuracy',)),
     BadSubmission("demo_weights_corrupt", "a weights file that is not HDF5",
                   lambda f, ctx: (f / WEIGHTS).write_bytes(b"these are not weights" * 1000),
-                  {"part1_data": 0, "part2_mlp": 8}, "part2_mlp.weights.h5", base="part2"),
+                  {"part1_data": 0, "part2_mlp": 8}, "part2_mlp.weights.h5", base="part2", failing=('multilayer_nn_accuracy',)),
     BadSubmission("demo_weights_wrong_architecture", "weights of a network with 50 hidden units",
-                  _wrong_model_weights, {"part1_data": 0, "part2_mlp": 8}, "part2_mlp.weights.h5", base="part2"),
+                  _wrong_model_weights, {"part1_data": 0, "part2_mlp": 8}, "part2_mlp.weights.h5", base="part2", failing=('multilayer_nn_accuracy',)),
     BadSubmission("demo_weights_enormous", "a 150 MB weights file (the grader takes files up to 100 MB)",
                   lambda f, ctx: _enormous(f / WEIGHTS), {"part1_data": 0, "part2_mlp": 8}, "part2_mlp.weights.h5",
-                  base="part2"),
+                  base="part2", failing=('multilayer_nn_accuracy',)),
     BadSubmission("demo_keras2_api", "Keras 2 code: SGD(lr=0.01)",
                   lambda f, ctx: edit(f, "part2_mlp", "train_multilayer_nn",
                                       lambda s: s.replace("SGD(learning_rate=0.01)", "SGD(lr=0.01)")),
-                  {"part1_data": 0, "part2_mlp": 8}, "lr", base="part2"),
+                  {"part1_data": 0, "part2_mlp": 8}, "lr", base="part2", failing=('train_multilayer_nn_runs', 'train_multilayer_nn_settings')),
     BadSubmission("demo_fits_on_globals", "a training function that fits on the global training set",
                   lambda f, ctx: edit(f, "part2_mlp", "train_multilayer_nn",
                                       lambda s: s.replace("model.fit(xtrain, ytrain,", "model.fit(globals()['xtrain'], globals()['ytrain_1hot'],")),
-                  {"part1_data": 0, "part2_mlp": 9}, "arguments", base="part2"),
+                  {"part1_data": 0, "part2_mlp": 9}, "arguments", base="part2", failing=('train_multilayer_nn_settings',)),
 ]
 
 
@@ -445,7 +446,7 @@ RED_TEAM = [
                   "the test labels (the kernel's own accuracy test says 1.0)",
                   lambda f, ctx: (_untrained_weights(f, ctx),
                                   insert_after(f, "part2_mlp", "train_part2", LABELS_AS_PREDICTIONS)),
-                  {"part1_data": 0, "part2_mlp": 8}, "is not above the threshold", base="part2"),
+                  {"part1_data": 0, "part2_mlp": 8}, "is not above the threshold", base="part2", failing=('multilayer_nn_accuracy',)),
     BadSubmission("demo_rt_read_hidden", "reads its notebook on disk, the hidden tests' files and /proc",
                   lambda f, ctx: insert_after(f, "part1_data", "class_counts", READ_HIDDEN.format(hidden=ctx["hidden"])),
                   PART1_ONLY, "hidden tests in the notebook: False", base="part1", forbidden="readable: True"),

@@ -114,8 +114,11 @@ class GuardedExecute(Execute):
                     self.fresh.clear()
                 try:
                     self.preprocess_cell(cell, resources, index)
-                except DeadKernelError:
-                    reason = self._death_reason()
+                except Exception as error:  # whatever ended the kernel, the notebook goes on
+                    if isinstance(error, DeadKernelError):
+                        reason = self._death_reason()
+                    else:  # the kernel's messages stopped coming (a fork bomb's copies write on its sockets)
+                        reason = f"the kernel stopped answering ({type(error).__name__})"
                     self._record("kernel_death", reason=reason)
                     cell.outputs.append(error_output("KernelDied", f"The kernel died while running this cell: {reason}."))
                     self._note_cell(grade_id, f"the kernel died while running this test: {reason}")

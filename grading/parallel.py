@@ -208,17 +208,27 @@ _EXCEPTION = re.compile(r"^\s*([\w.]+(?:Error|Exception)): (.*)$")
 _NOTEBOOK = re.compile(r"(?:Sanitizing|Converting notebook|Autograding) \S*?([^/\s]+\.ipynb)")
 
 
+_TRACEBACK = "There was an error processing assignment"
+
+
 def failure_reason(log: str) -> str:
-    """The notebook nbgrader was working on and the last exception it reported, from its log."""
-    notebook, exception = "", ""
+    """The notebook nbgrader was working on and the last exception it reported, from its log.
+
+    The exception is read from nbgrader's own traceback where there is one: a kernel's processes
+    write their errors into the same log.
+    """
+    notebook, exception, in_traceback = "", "", _TRACEBACK not in log
     for line in log.splitlines():
+        if _TRACEBACK in line:
+            in_traceback = True
+            continue
         if "| ERROR]" in line and exception:
             break
         found = _NOTEBOOK.search(line)
         if found and not exception:
             notebook = found.group(1)
         found = _EXCEPTION.match(line)
-        if found:
+        if found and in_traceback:
             exception = f"{found.group(1)}: {found.group(2)}"
     return (f"{notebook}: " if notebook and exception else "") + exception[:400]
 

@@ -128,12 +128,27 @@ def test_each_bad_submission_gets_its_score_and_a_message(graded, bad):
     assert bad.violation in outcome.sandbox_violations, outcome.sandbox_violations
 
 
+@pytest.mark.parametrize("bad", [bad for bad in EVERYONE if bad.failing is not None], ids=lambda bad: bad.student)
+def test_a_mistake_costs_its_own_points_and_no_others(graded, bad):
+    """Every graded cell of the notebooks a bad submission holds passes, except those of its mistake."""
+    course, _, _ = graded
+    scores = c.scores(course)[bad.student]
+    solution = c.scores(course)["demo_solution"]
+    for notebook, expected in bad.scores.items():
+        if expected == 0 and bad.failing == ():
+            continue  # not submitted
+        grades = scores[notebook].grades
+        assert {grade_id for grade_id, points in grades.items() if points == 0} == (set(bad.failing) & set(grades)), (
+            bad.what, grades)
+        assert all(grades[grade_id] == solution[notebook].grades[grade_id] for grade_id in grades
+                   if grade_id not in bad.failing), bad.what
+
+
 def test_the_solution_graded_beside_them_gets_every_point_and_the_blank_none(graded):
     course, outcomes, _ = graded
     solution = c.scores(course)["demo_solution"]
     for name in corpus.NOTEBOOKS:
-        assert all(points == solution[name].max_score or points is None for points in solution[name].grades.values())
-        assert solution[name].score == solution[name].max_score == corpus.FULL[name]
+        assert solution[name].score == solution[name].max_score == corpus.FULL[name], solution[name].grades
     assert {name: score.score for name, score in c.scores(course)["demo_blank"].items()} == dict.fromkeys(corpus.NOTEBOOKS, 0)
 
 

@@ -2,8 +2,9 @@
 Dask cluster of separate worker processes, against sequential ``nbgrader autograde``.
 
 The courses hold Parts 1 and 2 only, to keep each autograde to seconds. The submissions: the
-solution, a tampered copy (other scores), the blank release, and one whose Part 2 notebook is not
-valid JSON (plain nbgrader fails that whole student; the grader grades Part 1 and gives Part 2 0).
+solution, a tampered copy (other scores), and one whose Part 2 notebook is not valid JSON (plain
+nbgrader fails that whole student; the grader grades Part 1 and gives Part 2 0). (The blank
+release is graded in tests/test_round_trip.py and tests/test_bad_submissions.py.)
 Every parallel run here is sandboxed (grading/sandbox.py); sequential nbgrader is not.
 """
 
@@ -26,7 +27,7 @@ from grading import parallel
 pytestmark = pytest.mark.slow
 NOTEBOOKS = ("part1_data", "part2_mlp")
 FAST = {"COURSE_MODE": "fast", "CIFAR10_PATH": FULL_COPY or ""}
-STUDENTS = ("demo_solution", "demo_tampered", "demo_blank", "demo_not_json")
+STUDENTS = ("demo_solution", "demo_tampered", "demo_not_json")
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +37,11 @@ def submissions(tmp_path_factory) -> Path:
         pytest.skip("CIFAR10_PATH is not set: the notebooks need CIFAR-10")
     root = tmp_path_factory.mktemp("submissions")
     course = c.new_course(root / "course", NOTEBOOKS)
-    release = c.generate_release(course)
+    c.generate_release(course)
     solution = c.copy_clean(course / "source" / c.ASSIGNMENT, root / "demo_solution")
     c.execute_notebooks(solution, FAST, names=NOTEBOOKS, workers=2)
     shutil.copytree(solution, root / "demo_tampered")
     c.tamper(root / "demo_tampered")
-    shutil.copytree(release, root / "demo_blank")
     shutil.copytree(solution, root / "demo_not_json")
     (root / "demo_not_json" / "part2_mlp.ipynb").write_text('{"cells": [')
     return root
@@ -121,11 +121,11 @@ def test_a_second_run_skips_what_is_graded_and_unchanged(local_run, submissions)
     assert again["demo_solution"].peak_memory_mb == by_student(local_run[1])["demo_solution"].peak_memory_mb > 0
     assert {s: o.status for s, o in again.items()} == dict.fromkeys(STUDENTS, "unchanged")
     # A changed submission is graded again, and only it.
-    c.submit(course, "demo_blank", submissions / "demo_solution")
+    c.submit(course, "demo_tampered", submissions / "demo_solution")
     third = by_student(parallel.grade_all(course, FAST, workers=2, progress=False))
-    assert third["demo_blank"].status == "graded" and third["demo_solution"].status == "unchanged"
+    assert third["demo_tampered"].status == "graded" and third["demo_solution"].status == "unchanged"
     after = c.scores(course)
-    assert after["demo_blank"] == before["demo_solution"] and after["demo_tampered"] == before["demo_tampered"]
+    assert after["demo_tampered"] == before["demo_solution"] and after["demo_not_json"] == before["demo_not_json"]
 
 
 def test_a_dask_cluster_gives_the_sequential_scores(tmp_path_factory, submissions, sequential):

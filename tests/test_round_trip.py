@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import html
 import re
-import shutil
 from pathlib import Path
 
 import nbformat
@@ -23,17 +22,6 @@ pytestmark = pytest.mark.slow
 SOURCE = c.REPO / "source" / c.ASSIGNMENT
 RELEASE = c.REPO / "release" / c.ASSIGNMENT
 FAST = {"COURSE_MODE": "fast", "CIFAR10_PATH": FULL_COPY or ""}
-
-# Students that submit Part 2 only, each with one fault: the grade cell it must fail (None: none)
-# and the message the student then reads.
-PART2_FAULTS = {
-    "demo_weights_missing": ("multilayer_nn_accuracy", "No trained weights"),
-    "demo_weights_corrupt": ("multilayer_nn_accuracy", "cannot be read"),
-    "demo_weights_mismatch": ("multilayer_nn_accuracy", "do not fit the model"),
-    "demo_global_data": ("train_multilayer_nn_settings", "not on global variables"),
-    "demo_stderr_noise": (None, None),  # a correct answer that also writes to stderr
-}
-
 
 def grade_ids(notebook: nbformat.NotebookNode, **flags) -> dict[str, nbformat.NotebookNode]:
     cells = {}
@@ -77,44 +65,13 @@ def test_hidden_tests_live_outside_the_notebooks():
         assert tests == set(graded_tests(name)), f"{name}: graded cells and checker tests differ"
 
 
-def part2_faulty_submissions(course: Path) -> None:
-    """Submit Part 2 of the solution with each fault of :data:`PART2_FAULTS`."""
-    solution = course / "work" / "demo_solution"
-    weights = Path("trained_models") / "part2_mlp.weights.h5"
-    for student in PART2_FAULTS:
-        folder = course / "work" / student
-        (folder / "trained_models").mkdir(parents=True)
-        shutil.copy(solution / "part2_mlp.ipynb", folder)
-        shutil.copytree(solution / "cifar10_course", folder / "cifar10_course")
-        if student == "demo_weights_corrupt":
-            (folder / weights).write_bytes(b"\x89HDF\r\n" + b"\0" * 4096)
-        elif student == "demo_weights_mismatch":
-            shutil.copy(solution / "trained_models" / "part3_cnn.weights.h5", folder / weights)
-        elif student == "demo_global_data":
-            shutil.copy(solution / weights, folder / weights)
-            c.edit_cell(folder / "part2_mlp.ipynb", "train_multilayer_nn",
-                         lambda source: source.replace("model.fit(xtrain, ytrain,", "model.fit(globals()['xtrain'], ytrain_1hot,"))
-        elif student == "demo_stderr_noise":
-            shutil.copy(solution / weights, folder / weights)
-            c.edit_cell(folder / "part2_mlp.ipynb", "build_multilayer_nn", lambda source: source.replace(
-                "    return keras.Sequential([", "    import sys, warnings\n    print('debug: building', file=sys.stderr)\n"
-                "    warnings.warn('a student warning')\n    return keras.Sequential(["))
-        c.submit(course, student, folder)
-
-
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """A course in which every demo student has been autograded, with feedback and a CSV."""
     if not FULL_COPY:
         pytest.skip("CIFAR10_PATH is not set: the notebooks need CIFAR-10")
-    from grading import parallel, sandbox
-
     course = c.new_course(tmp_path_factory.mktemp("course"))
     c.grade_demo_round(course, FAST)
-    part2_faulty_submissions(course)
-    for outcome in parallel.grade_all(course, FAST, workers=2, students=list(PART2_FAULTS), progress=False,
-                                      sandbox=not sandbox.problems()):
-        assert outcome.status == "graded", outcome.reason
     return course, c.scores(course)
 
 
@@ -231,22 +188,6 @@ def test_demo_tampered_is_graded_by_the_original_tests(graded):
     graded_cell = grade_ids(read(course / "autograded" / "demo_tampered" / c.ASSIGNMENT / f"{c.TAMPERED_NOTEBOOK}.ipynb"))
     original = grade_ids(read(SOURCE / f"{c.TAMPERED_NOTEBOOK}.ipynb"))
     assert graded_cell["load_cifar10_values"].source == original["load_cifar10_values"].source
-
-
-@pytest.mark.parametrize("student", sorted(PART2_FAULTS))
-def test_a_fault_fails_its_test_and_no_other(graded, student):
-    """Missing, corrupt or mismatching weights fail the accuracy test only; global data fails the
-    settings test; stderr output costs nothing."""
-    course, scores = graded
-    failing, message = PART2_FAULTS[student]
-    grades, solution = scores[student]["part2_mlp"].grades, scores["demo_solution"]["part2_mlp"].grades
-    if failing is None:
-        assert grades == solution
-        return
-    assert grades == {**solution, failing: 0}
-    notebook = read(course / "autograded" / student / c.ASSIGNMENT / "part2_mlp.ipynb")
-    errors = [o.evalue for o in grade_ids(notebook)[failing].outputs if o.output_type == "error"]
-    assert errors and message in errors[0], errors
 
 
 def test_grade_export_has_a_row_per_student(graded):
