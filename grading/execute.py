@@ -40,7 +40,7 @@ from nbclient.exceptions import DeadKernelError
 from nbclient.util import ensure_async
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Integer
+from traitlets import Bool, Enum, Integer
 
 from grading import harvest
 from grading import probes as p
@@ -64,9 +64,7 @@ def note_output(message: str) -> NotebookNode:
 
 def records_folder() -> Path:
     if "folder" not in _RECORDS:
-        folder = Path(tempfile.mkdtemp(prefix="grading-records-"))
-        folder.chmod(0o755)  # read by the sandboxed checker, an unprivileged user
-        _RECORDS["folder"] = folder
+        _RECORDS["folder"] = Path(tempfile.mkdtemp(prefix="grading-records-"))  # the grader's user only
     return _RECORDS["folder"]
 
 
@@ -83,6 +81,9 @@ class GuardedExecute(Execute):
     sample_rows = Integer(512, help="Rows in the sample of a large array.").tag(config=True)
     max_answer_bytes = Integer(48 * 2**20, help="The most one test's answers may take.").tag(config=True)
     store_widget_state = Bool(False).tag(config=True)
+    # A kernel is killed when its notebook is done: nothing of its state is needed, and a polite
+    # shutdown request would wait on a kernel the notebook may have wedged.
+    shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         # nbconvert's ExecutePreprocessor.preprocess, with each cell's fate in our hands.
@@ -133,7 +134,6 @@ class GuardedExecute(Execute):
         self.set_widgets_metadata()
         records = records_folder() / f"{self.notebook_name}-{secrets.token_hex(4)}.json"
         records.write_text(json.dumps(self.records))
-        records.chmod(0o644)
         self.resources.setdefault("grading", {})["records"] = str(records)
         return self.nb, self.resources
 

@@ -11,11 +11,12 @@ client stays in its own, so a relative name points the two at different sockets.
 gives every kernel an absolute, unique, short name (a Unix socket path may hold at most 107
 bytes) in Jupyter's runtime folder.
 
-The grader connects to a kernel once, when all five socket files exist, and never reconnects:
-a socket path is resolved only while nothing but ipykernel has run in the kernel, so a notebook
-cannot later swap a socket for a link to some other socket of the machine. Every message from
-the kernel is limited to :data:`MAX_MESSAGE_BYTES` (a larger one is dropped by ZeroMQ), which
-bounds the grader's memory whatever the notebook prints.
+The grader connects to a kernel once all five socket files exist, after :meth:`lock_sockets`
+(nothing but ipykernel has run in the kernel yet): the sandboxed manager then makes the socket
+folder unwritable for the kernel, so that no notebook can later swap a socket for a link to
+another socket of the machine, which ZeroMQ would follow when it reconnects. Every message from the
+kernel is limited to :data:`MAX_MESSAGE_BYTES` (a larger one is dropped by ZeroMQ), which bounds
+the grader's memory whatever the notebook prints.
 """
 
 from __future__ import annotations
@@ -60,8 +61,12 @@ class IpcKernelManager(AsyncKernelManager):
 
     async def _async_post_start_kernel(self, **kw) -> None:  # start_kernel calls this one by name
         await self.wait_for_sockets()
+        self.lock_sockets()
         limit_messages(self.context)  # before the control socket connects
         await super()._async_post_start_kernel(**kw)
+
+    def lock_sockets(self) -> None:
+        """Keep the kernel from changing its socket files from now on (see the sandboxed manager)."""
 
     async def wait_for_sockets(self) -> None:
         """Return once every socket file exists as a socket (not a link); give up after
@@ -82,10 +87,8 @@ class IpcKernelManager(AsyncKernelManager):
 
 
 def limit_messages(context: zmq.Context) -> None:
-    """Sockets made from ``context`` from now on take messages of at most :data:`MAX_MESSAGE_BYTES`
-    and connect once, never again by path."""
+    """Sockets made from ``context`` from now on take messages of at most :data:`MAX_MESSAGE_BYTES`."""
     context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
-    context.setsockopt(zmq.RECONNECT_IVL, -1)
 
 
 def _is_socket(path: str) -> bool:

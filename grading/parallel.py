@@ -124,6 +124,7 @@ def grade_one(course: str, student: str, settings: Settings) -> dict:
     nbgrader process was killed from outside, so that it is retried.
     """
     course_path = Path(course)
+    (course_path / WORK).mkdir(mode=0o700, exist_ok=True)  # students' files: the grader's user only
     staged = course_path / STAGED / student / c.ASSIGNMENT
     staging.remove(staged.parent)
     notes = staging.stage(course_path / "submitted" / student / c.ASSIGNMENT, staged)

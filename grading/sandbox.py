@@ -63,6 +63,10 @@ KEPT_VARIABLES = ("COURSE_MODE", "COURSE_SEED", "CIFAR10_PATH", "CIFAR10_CACHE_D
                   "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS", "LANG", "LC_ALL")
 # The notebook's folder goes last on sys.path, after everything the kernel itself imports.
 APPEND_CWD = "--IPKernelApp.exec_lines=['__import__(\"sys\").path.append(__import__(\"os\").getcwd())']"
+# The owner of a kernel's socket folder once the kernel is up: a user the kernel is not (inside its
+# user namespace the kernel is root's uid, and owns whatever root owns), so it can no longer change
+# the folder, having no capabilities.
+LOCKED_OWNER = 65533
 
 
 @dataclass
@@ -280,10 +284,12 @@ class SandboxedKernelManager(IpcKernelManager):
             self.ip = str(self.private.ipc / "k")
             self.connection_file = str(self.private.ipc / "kernel.json")
             self.start_counters = Cgroup(sandbox.cgroup).counters()
-        command, kw = await super()._async_pre_start_kernel(**kw)
-        if sandbox is not None:
-            os.chmod(self.connection_file, 0o644)  # read by the kernel, whose user owns nothing else here
-        return command, kw
+        return await super()._async_pre_start_kernel(**kw)
+
+    def lock_sockets(self) -> None:
+        if self.private is not None:
+            os.chown(self.private.ipc, LOCKED_OWNER, LOCKED_OWNER)
+            os.chmod(self.private.ipc, 0o755)
 
     def format_kernel_cmd(self, extra_arguments=None) -> list[str]:
         command = super().format_kernel_cmd(extra_arguments)

@@ -100,6 +100,12 @@ def test_the_sandbox_hides_the_machine_and_keeps_the_kernels_writes_to_itself(tm
         f"os.symlink({str(secret)!r}, 'link_to_secret')\n"
         "try:\n    open('big.bin', 'wb').write(b'0' * 2_000_000)\nexcept OSError as e:\n    print('big', e.strerror)\n"
         "import sys\nprint('path', sys.path[-1] == os.getcwd(), '' in sys.path)\n"
+        "from ipykernel.kernelapp import IPKernelApp\n"
+        "sockets = os.path.dirname(IPKernelApp.instance().abs_connection_file)\n"
+        "for change in (lambda: os.remove(os.path.join(sockets, 'kernel.json')), lambda: os.chmod(sockets, 0o777),\n"
+        "               lambda: os.symlink('/etc/passwd', os.path.join(sockets, 'k-9'))):\n"
+        "    try:\n        change()\n        print('sockets changed')\n"
+        "    except OSError as e:\n        print('sockets', e.strerror)\n"
     )
     cells, _ = run(tmp_path, [new_code_cell(probe)], limits=sb.Limits(file_mb=1), monkeypatch=monkeypatch)
     output = text(cells[0])
@@ -107,6 +113,7 @@ def test_the_sandbox_hides_the_machine_and_keeps_the_kernels_writes_to_itself(tm
     assert "net OSError" in output and "big File too large" in output
     assert "pids [1, 2" in output  # its own PID namespace: bubblewrap's init, then the kernel
     assert "path True False" in output  # the notebook's folder comes last on sys.path
+    assert output.count("sockets Operation not permitted") + output.count("sockets Permission denied") == 3, output
     # The kernel wrote into its private copy; the folder the grader reads saw none of it.
     assert sorted(p.name for p in work.iterdir()) == ["cifar10_course"]
     assert (work / "cifar10_course" / "checks.py").read_text() == "ORIGINAL = True\n"
