@@ -266,25 +266,35 @@ def tamper(submission: Path) -> None:
                + source.split('"""\n', 2)[1] + '"""\npass  # edited by the student')
 
 
-def make_demo_submissions(course: Path, env: dict) -> float:
+def make_demo_submissions(course: Path, env: dict, solution: Path | None = None) -> float:
     """Run the solution notebooks as demo_solution; add demo_blank and demo_tampered.
 
     ``env`` is the environment of the notebooks' kernels (``COURSE_MODE``, ``CIFAR10_PATH``).
-    Returns the seconds the solution notebooks took to run with training, two at a time.
+    ``solution``, a folder in which the solution notebooks have already run in that mode, is
+    copied instead of running them again (the tests share one run). Returns the seconds the
+    solution notebooks took to run with training, two at a time (0 when copied).
     """
-    work = copy_clean(course / "source" / ASSIGNMENT, course / "work" / "demo_solution")
-    print("Running the solution notebooks as demo_solution, two at a time (they train and save weights):", flush=True)
-    start = time.perf_counter()
-    execute_notebooks(work, env, workers=2)
-    seconds = time.perf_counter() - start
+    work = course / "work" / "demo_solution"
+    seconds = 0.0
+    if solution is not None:
+        shutil.copytree(solution, work)
+    else:
+        copy_clean(course / "source" / ASSIGNMENT, work)
+        print("Running the solution notebooks as demo_solution, two at a time (they train and save weights):",
+              flush=True)
+        start = time.perf_counter()
+        execute_notebooks(work, env, workers=2)
+        seconds = time.perf_counter() - start
     submit(course, "demo_solution", work)
     submit(course, "demo_blank", course / "release" / ASSIGNMENT)
     tamper(submit(course, "demo_tampered", work))
     return seconds
 
 
-def grade_demo_round(course: Path, env: dict) -> dict:
+def grade_demo_round(course: Path, env: dict, solution: Path | None = None) -> dict:
     """The whole round in ``course``: release, demo submissions, autograde, manual marks, feedback, CSV.
+
+    ``solution``: see :func:`make_demo_submissions`.
 
     The demo students are graded as an instructor grades a class (:func:`grading.parallel.grade_all`,
     two at a time), in the sandbox where this machine can set it up; elsewhere without it, saying so
@@ -296,7 +306,7 @@ def grade_demo_round(course: Path, env: dict) -> dict:
     start = time.perf_counter()
     generate_release(course)
     timings["generate_release"] = time.perf_counter() - start
-    timings["run_solution_notebooks"] = make_demo_submissions(course, env)
+    timings["run_solution_notebooks"] = make_demo_submissions(course, env, solution)
     missing = sandbox.problems()
     print("Autograding " + ", ".join(DEMO_STUDENTS)
           + (" in the sandbox ..." if not missing else f" without the sandbox ({'; '.join(missing)}) ..."), flush=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from cifar10_course import data
 IMAGES_PER_CLASS_PER_BATCH = 2
 # Read once at start-up: the autouse fixture below removes the variable inside each test.
 FULL_COPY = os.environ.get(data.PATH_VARIABLE)
+FAST = {"COURSE_MODE": "fast", "CIFAR10_PATH": FULL_COPY or ""}  # the kernels' environment in end-to-end tests
 
 
 def require_sandbox() -> None:
@@ -100,3 +102,32 @@ def full_copy() -> Path:
     if not FULL_COPY:
         pytest.skip("CIFAR10_PATH is not set: no full copy of CIFAR-10 to test on")
     return Path(FULL_COPY)
+
+
+@pytest.fixture(scope="session")
+def solution_run(tmp_path_factory) -> Path:
+    """Every solution notebook, run once in fast mode as a student runs them (they train and save
+    weights), for the end-to-end grading tests to share. Do not modify it: copy it first
+    (``solution_copy``)."""
+    if not FULL_COPY:
+        pytest.skip("CIFAR10_PATH is not set: the notebooks need CIFAR-10")
+    from grading import course
+
+    folder = course.copy_clean(course.REPO / "source" / course.ASSIGNMENT,
+                               tmp_path_factory.mktemp("solution-run") / course.ASSIGNMENT)
+    course.execute_notebooks(folder, FAST, workers=2)
+    return folder
+
+
+def solution_copy(run: Path, destination: Path, notebooks) -> Path:
+    """A copy of ``run`` (the solution_run fixture) with only ``notebooks`` and the models they saved."""
+    def left_out(folder: str, names: list[str]) -> list[str]:
+        if Path(folder) == run:
+            return [name for name in names if (name.endswith(".ipynb") and name[:-len(".ipynb")] not in notebooks)
+                    or (name == "saved_models" and "part5_deeper" not in notebooks)]
+        if Path(folder) == run / "trained_models":  # part5_deeper_plain.weights.h5 belongs to part5_deeper
+            return [name for name in names if not name.startswith(tuple(notebooks))]
+        return []
+
+    shutil.copytree(run, destination, ignore=left_out)
+    return destination

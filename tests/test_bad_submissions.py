@@ -25,12 +25,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import FULL_COPY, require_sandbox
+from conftest import FAST, require_sandbox, solution_copy
 from grading import corpus
 from grading import course as c
 from grading import parallel
 from grading.sandbox import Limits
-from test_parallel import FAST
 
 pytestmark = pytest.mark.slow
 LIMITS = Limits(memory_mb=3072, processes=256, cpu_cores=1, cpu_seconds=300, disk_mb=256, files=5000)
@@ -52,16 +51,13 @@ def folder_digest(folder: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def graded(tmp_path_factory, solution_run):
     """Every bad submission and the solution, graded in one run; plus what the test watched."""
-    if not FULL_COPY:
-        pytest.skip("CIFAR10_PATH is not set: the notebooks need CIFAR-10")
     require_sandbox()
     root = tmp_path_factory.mktemp("corpus")
     course = c.new_course(root / "course", corpus.NOTEBOOKS)
     release = c.generate_release(course)
-    solution = c.copy_clean(course / "source" / c.ASSIGNMENT, root / "demo_solution")
-    c.execute_notebooks(solution, FAST, names=corpus.NOTEBOOKS, workers=2)
+    solution = solution_copy(solution_run, root / "demo_solution", corpus.NOTEBOOKS)
     c.submit(course, "demo_solution", solution)
     c.submit(course, "demo_blank", release)
 

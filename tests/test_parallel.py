@@ -1,11 +1,13 @@
 """Parallel grading end to end: real nbgrader, kernels, Keras and data, in local workers and on a
-Dask cluster of separate worker processes, against sequential ``nbgrader autograde``.
+Dask cluster of separate worker processes writing to a PostgreSQL gradebook.
 
 The courses hold Parts 1 and 2 only, to keep each autograde to seconds. The submissions: the
 solution, a tampered copy (other scores), and one whose Part 2 notebook is not valid JSON (plain
-nbgrader fails that whole student; the grader grades Part 1 and gives Part 2 0). (The blank
-release is graded in tests/test_round_trip.py and tests/test_bad_submissions.py.)
-Every parallel run here is sandboxed (grading/sandbox.py); sequential nbgrader is not.
+nbgrader fails that whole student; the grader grades Part 1 and gives Part 2 0). Their expected
+scores come from the source notebooks' points; plain sequential ``nbgrader autograde`` (what the
+formgrader's button runs) must give the solution's. (The blank release is graded in
+tests/test_round_trip.py and tests/test_bad_submissions.py.) Every parallel run here is sandboxed
+(grading/sandbox.py); plain nbgrader is not.
 """
 
 from __future__ import annotations
@@ -17,29 +19,24 @@ import threading
 import time
 from pathlib import Path
 
+import nbformat
 import psutil
 import pytest
 
-from conftest import FULL_COPY, require_sandbox
+from conftest import FAST, require_sandbox, solution_copy
 from grading import course as c
 from grading import parallel
 
 pytestmark = pytest.mark.slow
 NOTEBOOKS = ("part1_data", "part2_mlp")
-FAST = {"COURSE_MODE": "fast", "CIFAR10_PATH": FULL_COPY or ""}
 STUDENTS = ("demo_solution", "demo_tampered", "demo_not_json")
 
 
 @pytest.fixture(scope="module")
-def submissions(tmp_path_factory) -> Path:
+def submissions(tmp_path_factory, solution_run) -> Path:
     """One folder per demo student, ready to be submitted."""
-    if not FULL_COPY:
-        pytest.skip("CIFAR10_PATH is not set: the notebooks need CIFAR-10")
     root = tmp_path_factory.mktemp("submissions")
-    course = c.new_course(root / "course", NOTEBOOKS)
-    c.generate_release(course)
-    solution = c.copy_clean(course / "source" / c.ASSIGNMENT, root / "demo_solution")
-    c.execute_notebooks(solution, FAST, names=NOTEBOOKS, workers=2)
+    solution = solution_copy(solution_run, root / "demo_solution", NOTEBOOKS)
     shutil.copytree(solution, root / "demo_tampered")
     c.tamper(root / "demo_tampered")
     shutil.copytree(solution, root / "demo_not_json")
@@ -56,20 +53,29 @@ def new_graded_course(root: Path, submissions: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def sequential(tmp_path_factory, submissions):
-    """Scores from plain nbgrader autograde, one student after the other, without a sandbox; for
-    demo_not_json, which plain nbgrader cannot grade, the expected result: Part 1 as submitted
-    (the solution's) and 0 for every test of the unreadable Part 2."""
-    course = new_graded_course(tmp_path_factory.mktemp("sequential"), submissions)
-    for student in STUDENTS:
-        try:
-            c.autograde(course, [student], FAST)
-        except c.GradingError:
-            assert student == "demo_not_json"
-    result = c.scores(course)
-    unreadable = result["demo_solution"]["part2_mlp"]
-    result["demo_not_json"] = {"part1_data": result["demo_solution"]["part1_data"], "part2_mlp": c.NotebookScore(
-        0.0, unreadable.max_score, dict.fromkeys(unreadable.grades, 0.0))}
+def expected(tmp_path_factory, submissions):
+    """The scores every run must give, from the source notebooks' points: the solution every point,
+    demo_tampered all but its tampered tests', demo_not_json Part 1's and nothing for the unreadable
+    Part 2. The solution's are checked against plain `nbgrader autograde`, without sandbox or workers."""
+    full = {}
+    for name in NOTEBOOKS:
+        notebook = nbformat.read(c.REPO / "source" / c.ASSIGNMENT / f"{name}.ipynb", as_version=4)
+        grades = {cell.metadata.nbgrader.grade_id: float(cell.metadata.nbgrader.points) for cell in notebook.cells
+                  if cell.metadata.get("nbgrader", {}).get("grade")}
+        full[name] = c.NotebookScore(sum(grades.values()), sum(grades.values()), grades)
+    tampered = dict(full)
+    fails = dict.fromkeys(c.TAMPERED_FAILS, 0.0)
+    part = full[c.TAMPERED_NOTEBOOK]
+    tampered[c.TAMPERED_NOTEBOOK] = c.NotebookScore(sum({**part.grades, **fails}.values()), part.max_score,
+                                                    {**part.grades, **fails})
+    unreadable = full["part2_mlp"]
+    result = {"demo_solution": full, "demo_tampered": tampered,
+              "demo_not_json": {"part1_data": full["part1_data"], "part2_mlp": c.NotebookScore(
+                  0.0, unreadable.max_score, dict.fromkeys(unreadable.grades, 0.0))}}
+
+    course = new_graded_course(tmp_path_factory.mktemp("plain"), submissions)
+    c.autograde(course, ["demo_solution"], FAST)
+    assert c.scores(course) == {"demo_solution": full}
     return result
 
 
@@ -84,10 +90,9 @@ def by_student(outcomes):
     return {outcome.student: outcome for outcome in outcomes}
 
 
-def test_local_workers_give_the_sequential_scores(sequential, local_run):
+def test_local_workers_give_the_expected_scores(expected, local_run):
     course, outcomes = local_run
-    assert sequential["demo_solution"]["part2_mlp"].score == 12  # the baseline itself is right
-    assert c.scores(course) == sequential
+    assert c.scores(course) == expected
     assert {outcome.status for outcome in outcomes} == {"graded"}
 
 
@@ -128,22 +133,7 @@ def test_a_second_run_skips_what_is_graded_and_unchanged(local_run, submissions)
     assert after["demo_tampered"] == before["demo_solution"] and after["demo_not_json"] == before["demo_not_json"]
 
 
-def test_a_dask_cluster_gives_the_sequential_scores(tmp_path_factory, submissions, sequential):
-    from distributed import Client, LocalCluster
-
-    require_sandbox()
-    course = new_graded_course(tmp_path_factory.mktemp("dask"), submissions)
-    graded = ["demo_solution", "demo_not_json"]  # two are enough to keep both workers busy
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
-        pids = set(client.run(lambda: __import__("os").getpid()).values())
-        outcomes = by_student(parallel.grade_all(course, FAST, scheduler=client, students=graded, progress=False))
-    assert len(pids) == 2  # two separate worker processes
-    assert c.scores(course) == {student: sequential[student] for student in graded}
-    assert {outcome.status for outcome in outcomes.values()} == {"graded"}
-
-
-def test_a_killed_grading_process_is_retried_and_nothing_else_changes(tmp_path_factory, submissions, sequential):
+def test_a_killed_grading_process_is_retried_and_nothing_else_changes(tmp_path_factory, submissions, expected):
     """Killing the nbgrader process of one student (as an out-of-memory killer or an operator
     would) is not the student's fault: the submission is graded again, with the same scores."""
     require_sandbox()
@@ -169,7 +159,7 @@ def test_a_killed_grading_process_is_retried_and_nothing_else_changes(tmp_path_f
     assert killed, "the test never found the nbgrader process to kill"
     assert outcomes["demo_tampered"].status == "graded" and outcomes["demo_tampered"].attempts == 2
     assert outcomes["demo_solution"].attempts == 1
-    assert c.scores(course) == {student: sequential[student] for student in graded}
+    assert c.scores(course) == {student: expected[student] for student in graded}
 
 
 def test_the_command_reports_progress_and_notes(local_run):
@@ -241,15 +231,24 @@ def postgres(tmp_path_factory):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_a_postgresql_gradebook_gets_the_sequential_scores(tmp_path_factory, submissions, sequential, postgres):
-    course = c.new_course(tmp_path_factory.mktemp("postgres-course"), NOTEBOOKS)
+def test_a_dask_cluster_writing_to_postgresql_gives_the_expected_scores(tmp_path_factory, submissions, expected,
+                                                                        postgres):
+    """Grading spread over machines: separate Dask worker processes, one PostgreSQL gradebook
+    (SQLite on a shared file system is no place for several writers)."""
+    from distributed import Client, LocalCluster
+
+    require_sandbox()
+    course = c.new_course(tmp_path_factory.mktemp("dask-postgres"), NOTEBOOKS)
     c.generate_release(course, database=postgres)
     for student in STUDENTS:
         c.submit(course, student, submissions / student)
-    require_sandbox()
-    graded = ["demo_solution", "demo_tampered"]
-    outcomes = by_student(parallel.grade_all(course, FAST, workers=2, database=postgres, students=graded,
-                                             progress=False))
+    graded = ["demo_solution", "demo_not_json"]  # two are enough to keep both workers busy
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        pids = set(client.run(lambda: __import__("os").getpid()).values())
+        outcomes = by_student(parallel.grade_all(course, FAST, scheduler=client, database=postgres, students=graded,
+                                                 progress=False))
+    assert len(pids) == 2  # two separate worker processes
     assert {outcome.status for outcome in outcomes.values()} == {"graded"}
     assert not (course / "gradebook.db").exists()  # everything went to PostgreSQL
-    assert c.scores(course, database=postgres) == {student: sequential[student] for student in graded}
+    assert c.scores(course, database=postgres) == {student: expected[student] for student in graded}

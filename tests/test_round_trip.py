@@ -14,14 +14,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import FULL_COPY
+from conftest import FAST
 from grading import course as c
 from grading.checker import graded_tests
 
 pytestmark = pytest.mark.slow
 SOURCE = c.REPO / "source" / c.ASSIGNMENT
 RELEASE = c.REPO / "release" / c.ASSIGNMENT
-FAST = {"COURSE_MODE": "fast", "CIFAR10_PATH": FULL_COPY or ""}
 
 def grade_ids(notebook: nbformat.NotebookNode, **flags) -> dict[str, nbformat.NotebookNode]:
     cells = {}
@@ -66,12 +65,10 @@ def test_hidden_tests_live_outside_the_notebooks():
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def graded(tmp_path_factory, solution_run):
     """A course in which every demo student has been autograded, with feedback and a CSV."""
-    if not FULL_COPY:
-        pytest.skip("CIFAR10_PATH is not set: the notebooks need CIFAR-10")
     course = c.new_course(tmp_path_factory.mktemp("course"))
-    c.grade_demo_round(course, FAST)
+    c.grade_demo_round(course, FAST, solution=solution_run)
     return course, c.scores(course)
 
 
