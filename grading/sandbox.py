@@ -297,9 +297,7 @@ class SandboxedKernelManager(IpcKernelManager):
         if sandbox is None:
             return command
         cwd = Path(self._launch_args.get("cwd") or os.getcwd()).resolve()
-        # /tmp first: the course itself may lie below /tmp, and a later bind must not hide an earlier one.
-        binds = [(self.private.tmp, Path("/tmp"), True), (self.private.work, cwd, True),
-                 (self.private.ipc, self.private.ipc, True)]
+        binds = [(self.private.work, cwd, True), (self.private.ipc, self.private.ipc, True)]
         env = self._launch_args.get("env") or os.environ
         variables = {name: env[name] for name in KEPT_VARIABLES if env.get(name)}
         variables.update(HOME="/tmp/home", KERAS_HOME="/tmp/keras", MPLCONFIGDIR="/tmp/matplotlib",
@@ -307,7 +305,7 @@ class SandboxedKernelManager(IpcKernelManager):
         # CPU: SIGXCPU at the soft limit (so the death can be named), SIGKILL 5 s later at the hard one.
         cpu = sandbox.limits.cpu_seconds
         wrapped = ["prlimit", f"--cpu={cpu}:{cpu + 5}", f"--fsize={sandbox.limits.file_mb * 2**20}", "--core=0", "--",
-                   *bubblewrap(binds, sandbox.read_only, variables, cwd), "--", *command, APPEND_CWD]
+                   *bubblewrap(binds, sandbox.read_only, variables, cwd, tmp=self.private.tmp), "--", *command, APPEND_CWD]
         return ["sh", "-c", f"{Cgroup(sandbox.cgroup).join_command()}; exec {shlex.join(wrapped)}"]
 
     async def interrupt_kernel(self) -> None:
@@ -364,13 +362,18 @@ def remove_mounts(folder: Path) -> None:
 
 
 def bubblewrap(binds: list[tuple[Path, Path, bool]], read_only: list[str], variables: dict, cwd: Path,
-               tmp_mb: int | None = None) -> list[str]:
+               tmp: Path | int) -> list[str]:
     """The ``bwrap`` command line (without the command it runs): the system, Python and
     ``read_only`` paths read-only, ``binds`` as ``(source, target, writable)``, only ``variables``
-    in the environment, starting in ``cwd``; with ``tmp_mb``, a fresh ``/tmp`` of that size."""
+    in the environment, starting in ``cwd``; ``/tmp`` is the folder ``tmp``, or a fresh tmpfs of
+    ``tmp`` MB."""
     args = ["bwrap", *_namespaces(), "--clearenv", "--proc", "/proc", "--dev", "/dev", "--ro-bind", "/usr", "/usr"]
-    if tmp_mb is not None:
-        args += ["--size", str(tmp_mb * 2**20), "--tmpfs", "/tmp"]
+    # /tmp before everything else: Python, the course or the submission may lie below /tmp, and a
+    # later mount hides what an earlier one put below it.
+    if isinstance(tmp, Path):
+        args += ["--bind", str(tmp), "/tmp"]
+    else:
+        args += ["--size", str(tmp * 2**20), "--tmpfs", "/tmp"]
     for link in ("bin", "lib", "lib64", "sbin"):
         target = Path("/") / link
         if target.is_symlink():
@@ -401,8 +404,7 @@ def checker_command(sandbox: Sandbox, arguments: list[str], read_only: list[Path
     variables = {name: env[name] for name in ("CIFAR10_CACHE_DIR", "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS",
                                               "LANG", "LC_ALL") if env.get(name)}
     variables.update(HOME="/tmp/home", KERAS_HOME="/tmp/keras", MPLCONFIGDIR="/tmp/matplotlib")
-    args = bubblewrap([], [*map(str, code), *map(str, read_only), *sandbox.read_only], variables, Path("/tmp"),
-                      tmp_mb=512)
+    args = bubblewrap([], [*map(str, code), *map(str, read_only), *sandbox.read_only], variables, Path("/tmp"), tmp=512)
     command = ["prlimit", f"--fsize={sandbox.limits.file_mb * 2**20}", "--core=0", "--", *args, "--",
                sys.executable, "-I", "-m", "grading.checker", *arguments]
     join = Cgroup(sandbox.checker_cgroup).join_command() if sandbox.checker_cgroup else "true"

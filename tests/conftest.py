@@ -19,6 +19,17 @@ FULL_COPY = os.environ.get(data.PATH_VARIABLE)
 FAST = {"COURSE_MODE": "fast", "CIFAR10_PATH": FULL_COPY or ""}  # the kernels' environment in end-to-end tests
 
 
+def max_points(notebook: str) -> dict[str, float]:
+    """The points of each grade cell of a source notebook, by grade id: what a full solution earns."""
+    import nbformat
+
+    from grading import course
+
+    source = nbformat.read(course.REPO / "source" / course.ASSIGNMENT / f"{notebook}.ipynb", as_version=4)
+    return {cell.metadata.nbgrader.grade_id: float(cell.metadata.nbgrader.points) for cell in source.cells
+            if cell.metadata.get("nbgrader", {}).get("grade")}
+
+
 def require_sandbox() -> None:
     """The grading sandbox must work where CI runs (.ci/run installs bubblewrap); elsewhere, skip."""
     from grading.sandbox import problems

@@ -19,11 +19,10 @@ import threading
 import time
 from pathlib import Path
 
-import nbformat
 import psutil
 import pytest
 
-from conftest import FAST, require_sandbox, solution_copy
+from conftest import FAST, max_points, require_sandbox, solution_copy
 from grading import course as c
 from grading import parallel
 
@@ -59,9 +58,7 @@ def expected(tmp_path_factory, submissions):
     Part 2. The solution's are checked against plain `nbgrader autograde`, without sandbox or workers."""
     full = {}
     for name in NOTEBOOKS:
-        notebook = nbformat.read(c.REPO / "source" / c.ASSIGNMENT / f"{name}.ipynb", as_version=4)
-        grades = {cell.metadata.nbgrader.grade_id: float(cell.metadata.nbgrader.points) for cell in notebook.cells
-                  if cell.metadata.get("nbgrader", {}).get("grade")}
+        grades = max_points(name)
         full[name] = c.NotebookScore(sum(grades.values()), sum(grades.values()), grades)
     tampered = dict(full)
     fails = dict.fromkeys(c.TAMPERED_FAILS, 0.0)

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import FAST
+from conftest import FAST, max_points
 from grading import course as c
 from grading.checker import graded_tests
 
@@ -136,11 +136,6 @@ def test_release_holds_no_solution_hidden_test_model_or_data():
     files = [p for p in RELEASE.rglob("*") if p.is_file()]
     assert not [p for p in files if p.suffix in {".h5", ".keras", ".npy", ".npz", ".gz"} or "trained_models" in p.parts]
     assert max(p.stat().st_size for p in files) < 200_000, "the release should hold no data"
-
-
-def max_points(notebook: str) -> dict[str, float]:
-    return {gid: cell.metadata["nbgrader"]["points"]
-            for gid, cell in grade_ids(read(SOURCE / f"{notebook}.ipynb"), grade=True).items()}
 
 
 def total_points() -> float:

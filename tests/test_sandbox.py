@@ -23,9 +23,9 @@ def graded_cell(source: str, grade_id: str):
     return cell
 
 
-def run(tmp_path, cells, limits: sb.Limits | None = None, monkeypatch=None, **options):
-    """Execute ``cells`` in ``tmp_path/work`` (sandboxed when ``limits`` is given); return the
-    cells by grade id or index, and the recorded events."""
+def run(tmp_path, cells, limits: sb.Limits | None = None, monkeypatch=None, read_only=(), **options):
+    """Execute ``cells`` in ``tmp_path/work`` (sandboxed when ``limits`` is given, showing
+    ``read_only`` too); return the cells by grade id or index, and the recorded events."""
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
     events = tmp_path / "events.jsonl"
@@ -33,7 +33,7 @@ def run(tmp_path, cells, limits: sb.Limits | None = None, monkeypatch=None, **op
     group = None
     if limits is not None:
         group = sb.Cgroup.create("test", limits)
-        monkeypatch.setenv(sb.SANDBOX_ENV, sb.Sandbox(group.path, limits).to_env())
+        monkeypatch.setenv(sb.SANDBOX_ENV, sb.Sandbox(group.path, limits, [str(p) for p in read_only]).to_env())
     notebook = new_notebook(cells=cells)
     executor = GuardedExecute(timeout=options.pop("timeout", 20), **options)
     executor.kernel_manager_class = sb.SandboxedKernelManager
@@ -84,6 +84,11 @@ def test_the_sandbox_hides_the_machine_and_keeps_the_kernels_writes_to_itself(tm
     require_sandbox()
     secret = tmp_path / "secret.txt"
     secret.write_text("hidden tests")
+    # Shown read-only, and below /tmp as a course or venv may be: the kernel's own /tmp must not hide it.
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "batch.bin").write_text("pixels")
+    assert data.parts[1] == "tmp"
     work = tmp_path / "work"
     (work / "cifar10_course").mkdir(parents=True)
     (work / "cifar10_course" / "checks.py").write_text("ORIGINAL = True\n")
@@ -93,6 +98,8 @@ def test_the_sandbox_hides_the_machine_and_keeps_the_kernels_writes_to_itself(tm
         f"print('secret', os.path.exists({str(secret)!r}))\n"
         f"print('hidden tests', os.path.exists({str(hidden_tests)!r}))\n"
         "print('uid', os.getuid())\n"
+        f"print('data', open({str(data / 'batch.bin')!r}).read())\n"
+        f"try:\n    open({str(data / 'batch.bin')!r}, 'w')\nexcept OSError as e:\n    print('data', e.strerror)\n"
         "print('pids', sorted(int(p) for p in os.listdir('/proc') if p.isdigit())[:3])\n"
         "try:\n    socket.create_connection(('1.1.1.1', 53), timeout=2)\nexcept OSError as e:\n    print('net', type(e).__name__)\n"
         "open('mine.txt', 'w').write('ok')\n"
@@ -107,10 +114,12 @@ def test_the_sandbox_hides_the_machine_and_keeps_the_kernels_writes_to_itself(tm
         "    try:\n        change()\n        print('sockets changed')\n"
         "    except OSError as e:\n        print('sockets', e.strerror)\n"
     )
-    cells, _ = run(tmp_path, [new_code_cell(probe)], limits=sb.Limits(file_mb=1), monkeypatch=monkeypatch)
+    cells, _ = run(tmp_path, [new_code_cell(probe)], limits=sb.Limits(file_mb=1), monkeypatch=monkeypatch,
+                   read_only=[data])
     output = text(cells[0])
     assert "secret False" in output and "hidden tests False" in output and "uid 65534" in output
     assert "net OSError" in output and "big File too large" in output
+    assert "data pixels" in output and "data Read-only file system" in output
     assert "pids [1, 2" in output  # its own PID namespace: bubblewrap's init, then the kernel
     assert "path True False" in output  # the notebook's folder comes last on sys.path
     assert output.count("sockets Operation not permitted") + output.count("sockets Permission denied") == 3, output
