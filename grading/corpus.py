@@ -2,7 +2,7 @@
 
 Each :class:`BadSubmission` is what a student might hand in, with the Part 1 and Part 2 scores it
 must get and a phrase of the message its student sees (in the graded notebook's outputs or the
-report's notes). Two corpora:
+report's notes). Three corpora:
 
 - :data:`CORPUS`, mistakes and accidents: an endless loop, a memory hog, a fork bomb, a network
   request, a snoop into other students' files and the gradebook, a deleted or edited test, a
@@ -13,9 +13,13 @@ report's notes). Two corpora:
   libraries, checks patched while a cell runs, a Keras internal that answers with the test labels,
   reading the hidden tests, links to the gradebook, ``source/``, other students' work, a root-only
   file and ``/dev/zero`` (in the submission, and planted by the kernel while it runs), outputs
-  that slip past a cap, a disk filled, thousands of files, scripts in the feedback.
+  that slip past a cap, a disk filled, thousands of files, scripts in the feedback;
+- :data:`VARIANTS`, correct work in other valid styles (the functional API, settings as strings
+  or objects, ``"acc"``, Keras 2's ``input_shape``, a notebook with cell ids in format 4.4), each
+  at full marks, and one that retrained on the test images, at full marks and flagged for the
+  instructor (:mod:`grading.signals`).
 
-``tests/test_bad_submissions.py`` grades both in one sandboxed run beside the solution;
+``tests/test_bad_submissions.py`` grades all three in one sandboxed run beside the solution;
 ``benchmarks/bench_parallel.py`` mixes the first with good ones.
 """
 
@@ -49,6 +53,7 @@ class BadSubmission:
     submitted: Callable[[Path, dict], None] | None = None  # changes the submitted folder itself (links)
     forbidden: str = ""  # a phrase the student must never see
     failing: tuple | None = None  # the graded cells that must fail, every other one passing (None: not checked)
+    signal: str = ""  # a phrase expected in the report's signals (for the instructor)
 
 
 def _notebook(folder: Path, name: str) -> Path:
@@ -190,8 +195,6 @@ CORPUS = [
     BadSubmission("demo_fake_global", "no weights, and a global `trained` whose model looks the answers up",
                   lambda f, ctx: ((f / WEIGHTS).unlink(), insert_after(f, "part2_mlp", "train_part2", FAKE_TRAINED)),
                   {"part1_data": 0, "part2_mlp": 8}, "part2_mlp.weights.h5", base="part2", failing=('multilayer_nn_accuracy',)),
-    BadSubmission("demo_weights_missing", "no weights file", lambda f, ctx: (f / WEIGHTS).unlink(),
-                  {"part1_data": 0, "part2_mlp": 8}, "part2_mlp.weights.h5", base="part2", failing=('multilayer_nn_accuracy',)),
     BadSubmission("demo_weights_corrupt", "a weights file that is not HDF5",
                   lambda f, ctx: (f / WEIGHTS).write_bytes(b"these are not weights" * 1000),
                   {"part1_data": 0, "part2_mlp": 8}, "part2_mlp.weights.h5", base="part2", failing=('multilayer_nn_accuracy',)),
@@ -200,15 +203,125 @@ CORPUS = [
     BadSubmission("demo_weights_enormous", "a 150 MB weights file (the grader takes files up to 100 MB)",
                   lambda f, ctx: _enormous(f / WEIGHTS), {"part1_data": 0, "part2_mlp": 8}, "part2_mlp.weights.h5",
                   base="part2", failing=('multilayer_nn_accuracy',)),
-    BadSubmission("demo_keras2_api", "Keras 2 code: SGD(lr=0.01)",
-                  lambda f, ctx: edit(f, "part2_mlp", "train_multilayer_nn",
-                                      lambda s: s.replace("SGD(learning_rate=0.01)", "SGD(lr=0.01)")),
-                  {"part1_data": 0, "part2_mlp": 8}, "lr", base="part2", failing=('train_multilayer_nn_runs', 'train_multilayer_nn_settings')),
+    BadSubmission("demo_keras2_api", "the original assignment's Keras 2 code: SGD(lr=0.01), so training failed "
+                  "at home and saved no weights", lambda f, ctx: _keras2_solution(f, ctx),
+                  {"part1_data": 0, "part2_mlp": 4}, "write keras.optimizers.SGD(learning_rate=0.01)", base="part2",
+                  failing=('train_multilayer_nn_runs', 'train_multilayer_nn_settings', 'multilayer_nn_accuracy')),
     BadSubmission("demo_fits_on_globals", "a training function that fits on the global training set",
                   lambda f, ctx: edit(f, "part2_mlp", "train_multilayer_nn",
                                       lambda s: s.replace("model.fit(xtrain, ytrain,", "model.fit(globals()['xtrain'], globals()['ytrain_1hot'],")),
                   {"part1_data": 0, "part2_mlp": 9}, "arguments", base="part2", failing=('train_multilayer_nn_settings',)),
 ]
+
+
+FUNCTIONAL = '''def build_multilayer_nn():
+    """The same network, written with Keras's functional API."""
+    inputs = keras.Input(shape=(32, 32, 3))
+    hidden = keras.layers.Dense(100, activation="relu")(keras.layers.Flatten()(inputs))
+    return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(hidden))
+'''
+
+STRING_SETTINGS = '''def train_multilayer_nn(model, xtrain, ytrain):
+    model.compile(loss=keras.losses.CategoricalCrossentropy(), optimizer="sgd", metrics=["acc"])
+    return model.fit(xtrain, ytrain, batch_size=BUDGET.batch_size, epochs=BUDGET.epochs, verbose=2)
+'''
+
+RETRAIN_ON_TEST = '''
+# "Fine-tuning": train again on the test images and keep those weights.
+cheat = build_multilayer_nn()
+cheat.set_weights(trained.model.get_weights())
+cheat.compile(loss="categorical_crossentropy", optimizer=keras.optimizers.SGD(learning_rate=0.05), metrics=["accuracy"])
+cheat.fit(xtest, ytest_1hot, epochs=10, batch_size=16, verbose=0)
+cheat.save_weights("trained_models/part2_mlp.weights.h5")
+'''
+
+KERAS2_BUILD = '''def build_multilayer_nn():
+    """Keras 2 style: the input shape given to the first layer."""
+    model = keras.Sequential()
+    model.add(keras.layers.Flatten(input_shape=(32, 32, 3)))
+    model.add(keras.layers.Dense(100, activation="relu"))
+    model.add(keras.layers.Dense(10, activation="softmax"))
+    return model
+'''
+
+
+def _replace_function(folder: Path, grade_id: str, source: str) -> None:
+    """The solution cell ``grade_id`` of Part 2 rewritten as ``source`` (still a solution cell)."""
+    edit(folder, "part2_mlp", grade_id, lambda _: source)
+
+
+def _functional_weights(folder: Path, context: dict) -> None:
+    """The solution's trained weights as the functional network saves them (same values)."""
+    import keras
+
+    sequential = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(),
+                                   keras.layers.Dense(100, activation="relu"), keras.layers.Dense(10, activation="softmax")])
+    sequential.load_weights(folder / WEIGHTS)
+    inputs = keras.Input((32, 32, 3))
+    hidden = keras.layers.Dense(100, activation="relu")(keras.layers.Flatten()(inputs))
+    functional = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(hidden))
+    functional.set_weights(sequential.get_weights())
+    functional.save_weights(folder / WEIGHTS)
+
+
+def _with_cell_ids(folder: Path) -> None:
+    """Part 2 as nbformat 4.4 with one extra cell that carries an id, as nbformat's API writes it."""
+    path = _notebook(folder, "part2_mlp")
+    notebook = nbformat.read(path, as_version=4)
+    notebook.nbformat_minor = 4
+    for cell in notebook.cells:
+        cell.pop("id", None)
+    notebook.cells.insert(1, nbformat.v4.new_markdown_cell("My notes, added with jupytext."))  # carries an id
+    path.write_text(nbformat.writes(notebook, version=nbformat.NO_CONVERT))
+
+
+def _trained_on_test(folder: Path, context: dict) -> None:
+    """What RETRAIN_ON_TEST left in the weights file when the student ran the notebook (fast mode)."""
+    import keras
+
+    from cifar10_course.data import load_course_data
+
+    _, _, x_test, y_test = load_course_data(context.get("mode", "fast"), context.get("data") or None)
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(100, activation="relu"), keras.layers.Dense(10, activation="softmax")])
+    model.load_weights(folder / WEIGHTS)
+    model.compile(loss="categorical_crossentropy", optimizer=keras.optimizers.SGD(learning_rate=0.05))
+    model.fit(x_test, y_test, epochs=10, batch_size=16, verbose=0)
+    model.save_weights(folder / WEIGHTS)
+
+
+# Correct work in other valid styles, and work whose grade needs a second look: every one of them
+# earns every automatic point of Part 2.
+VARIANTS = [
+    BadSubmission("demo_variant_functional", "the functional API, \"sgd\" as a string, a loss object and \"acc\"",
+                  lambda f, ctx: (_replace_function(f, "build_multilayer_nn", FUNCTIONAL),
+                                  _replace_function(f, "train_multilayer_nn", STRING_SETTINGS), _functional_weights(f, ctx)),
+                  {"part1_data": 0, "part2_mlp": 12}, "Test accuracy", base="part2", failing=()),
+    BadSubmission("demo_variant_keras2_ids", "Keras 2's Sequential().add(...) with input_shape on the first layer, in "
+                  "an nbformat 4.4 notebook with a cell id (as nbformat's API and jupytext write it)",
+                  lambda f, ctx: (_replace_function(f, "build_multilayer_nn", KERAS2_BUILD), _with_cell_ids(f)),
+                  {"part1_data": 0, "part2_mlp": 12}, "Test accuracy", base="part2", failing=()),
+    BadSubmission("demo_retrains_on_test", "a cell that retrains on the test images and overwrites the weights",
+                  lambda f, ctx: (insert_after(f, "part2_mlp", "train_part2", RETRAIN_ON_TEST), _trained_on_test(f, ctx)),
+                  {"part1_data": 0, "part2_mlp": 12}, "weights files you submitted were measured", base="part2",
+                  failing=(), signal="trained on the test images?"),
+]
+
+
+def _keras2_solution(folder: Path, context: dict) -> None:
+    """Keras 2 code as the original assignment's solution has it, run at home: the training cell
+    failed with Keras 3's error for ``lr``, so no weights were saved."""
+    _replace_function(folder, "build_multilayer_nn", KERAS2_BUILD)
+    edit(folder, "part2_mlp", "train_multilayer_nn", lambda s: s.replace("SGD(learning_rate=0.01)", "SGD(lr=0.01)"))
+    path = _notebook(folder, "part2_mlp")
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "train_part2":
+            cell.outputs = [nbformat.v4.new_output("error", ename="ValueError", traceback=[],
+                                                   evalue="Argument(s) not recognized: {'lr': 0.01}")]
+    nbformat.write(notebook, path)
+    (folder / WEIGHTS).unlink()
 
 
 def _enormous(path: Path) -> None:
@@ -446,7 +559,8 @@ RED_TEAM = [
                   "the test labels (the kernel's own accuracy test says 1.0)",
                   lambda f, ctx: (_untrained_weights(f, ctx),
                                   insert_after(f, "part2_mlp", "train_part2", LABELS_AS_PREDICTIONS)),
-                  {"part1_data": 0, "part2_mlp": 8}, "is not above the threshold", base="part2", failing=('multilayer_nn_accuracy',)),
+                  {"part1_data": 0, "part2_mlp": 8}, "is not above the threshold", base="part2", failing=('multilayer_nn_accuracy',),
+                  signal="in the notebook"),  # its notebook printed the honest solution's accuracy
     BadSubmission("demo_rt_read_hidden", "reads its notebook on disk, the hidden tests' files and /proc",
                   lambda f, ctx: insert_after(f, "part1_data", "class_counts", READ_HIDDEN.format(hidden=ctx["hidden"])),
                   PART1_ONLY, "hidden tests in the notebook: False", base="part1", forbidden="readable: True"),

@@ -42,6 +42,7 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Enum, Integer
 
+from cifar10_course.training import WEIGHTS_FOLDER
 from grading import harvest
 from grading import probes as p
 from grading.checker import is_test, graded_tests
@@ -286,10 +287,18 @@ class GuardedExecute(Execute):
         super().on_cell_executed(**kwargs)
         if content.get("ename") == "CellTimeoutError":
             self._record("cell_timeout", cell=kwargs["cell"].metadata.get("nbgrader", {}).get("grade_id"))
+        elif content.get("status") == "error" and WEIGHTS_FOLDER in content["evalue"] and any(
+                refusal in content["evalue"] for refusal in ("Permission denied", "Read-only", "errno = 13")):
+            self._record("weights_write_refused", cell=kwargs["cell_index"])
 
     def _record(self, event: str, **details) -> None:
-        path = os.environ.get(EVENTS_ENV)
-        if path:
-            with open(path, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps({"event": event, "notebook": self.notebook_name, **details}) + "\n")
+        record_event(event, self.notebook_name, **details)
+
+
+def record_event(event: str, notebook: str, **details) -> None:
+    """Append an event for the grading report to the file named by :data:`EVENTS_ENV`, if any."""
+    path = os.environ.get(EVENTS_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"event": event, "notebook": notebook, **details}) + "\n")
 

@@ -46,11 +46,12 @@ import tempfile
 import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from grading import course as c
 from grading import sandbox as sb
+from grading import signals
 from grading import staging
 from grading.execute import EVENTS_ENV
 
@@ -76,6 +77,7 @@ class Outcome:
     kernel_deaths: int = 0
     sandbox_violations: str = ""  # e.g. "memory limit x1; refused forks x12; output truncated x1"
     notes: str = ""  # what the student should be told beyond the feedback (e.g. an unreadable notebook)
+    signals: str = ""  # what the instructor should look at, never a score (see grading/signals.py)
     reason: str = ""  # why grading failed
 
 
@@ -131,6 +133,8 @@ def grade_one(course: str, student: str, settings: Settings) -> dict:
     files = staging.fingerprint(staged)
     expected = sorted(path.stem for path in (course_path / "source" / c.ASSIGNMENT).glob("*.ipynb"))
     notes += staging.unreadable_notebooks(staged, expected)
+    notes += signals.failed_training(staged, expected)
+    shown, found = signals.shown_accuracies(staged, expected), signals.digests(staged, expected)
     c.forget_grading(course_path, student, settings.database)
     env = dict(settings.env)
     groups, mounts = [], None
@@ -174,7 +178,8 @@ def grade_one(course: str, student: str, settings: Settings) -> dict:
                       round(seconds, 1),
                       counters.get("peak_memory_mb") or round(measured.get("peak_rss_kb", 0) / 1024, 1), 1,
                       cell_timeouts=kinds["cell_timeout"], kernel_deaths=kinds["kernel_death"],
-                      sandbox_violations=violations(recorded, counters), notes="; ".join(notes + student_notes(recorded)))
+                      sandbox_violations=violations(recorded, counters), notes="; ".join(notes + student_notes(recorded)),
+                      signals="; ".join(signals.from_events(recorded, shown)))
     if over_budget:
         outcome.reason = f"grading stopped after {settings.budget_seconds} s, the time budget of a submission"
     elif process.returncode != 0:
@@ -183,7 +188,7 @@ def grade_one(course: str, student: str, settings: Settings) -> dict:
         c.forget_grading(course_path, student, settings.database)  # nothing half-graded stays behind
     receipt = receipt_path(course_path, student)
     receipt.parent.mkdir(parents=True, exist_ok=True)
-    receipt.write_text(json.dumps({"fingerprint": files, "outcome": asdict(outcome)}))
+    receipt.write_text(json.dumps({"fingerprint": files, "outcome": asdict(outcome), "digests": found}))
     return asdict(outcome)
 
 
@@ -201,8 +206,12 @@ def violations(events: list[dict], counters: dict) -> str:
 
 
 def student_notes(events: list[dict]) -> list[str]:
-    """Kernel deaths, as the student should read them (the cells' own outputs say the rest)."""
-    return [f"{event['notebook']}: the kernel died: {event['reason']}" for event in events if event["event"] == "kernel_death"]
+    """Kernel deaths and refused writes, as the student should read them (the cells' own outputs say the rest)."""
+    notes = [f"{event['notebook']}: the kernel died: {event['reason']}" for event in events if event["event"] == "kernel_death"]
+    for notebook in sorted({event["notebook"] for event in events if event["event"] == "weights_write_refused"}):
+        notes.append(f"{notebook}: a cell tried to overwrite the trained weights while the notebook was graded; the "
+                     "weights files you submitted were measured, as they are")
+    return notes
 
 
 _EXCEPTION = re.compile(r"^\s*([\w.]+(?:Error|Exception)): (.*)$")
@@ -320,9 +329,23 @@ def grade_all(course: Path, env: dict, workers: int | None = None, scheduler: st
                 outcomes[outcome.student] = outcome
                 bar.update(outcome)
     bar.close()
-    ordered = [outcomes[student] for student in students]
+    ordered = with_class_signals(course, [outcomes[student] for student in students])
     write_report(course / REPORT, ordered)
     return ordered
+
+
+def with_class_signals(course: Path, outcomes: list[Outcome]) -> list[Outcome]:
+    """``outcomes`` with the signals that compare students (identical weights files) added, from the
+    receipts of every submission graded so far."""
+    found = {}
+    for student in submitted(course):
+        try:
+            found[student] = json.loads(receipt_path(course, student).read_text()).get("digests") or {}
+        except (OSError, ValueError):
+            pass
+    shared = signals.shared_weights(found)
+    return [replace(outcome, signals="; ".join(filter(None, [outcome.signals, *shared.get(outcome.student, [])])))
+            for outcome in outcomes]
 
 
 class _Workers:

@@ -63,9 +63,16 @@ def model(function: str) -> dict:
     return {"kind": "model", "function": function}
 
 
-def training(train: str, build: str, count: int, binary: bool = False) -> dict:
-    """Run ``train(build(), x, y)`` on ``count`` random images and record what it did."""
-    return {"kind": "training", "train": train, "build": build, "count": count, "binary": binary}
+def training(train: str, build: str, count: int, binary: bool = False, reference: dict | None = None) -> dict:
+    """Run ``train(build(), x, y)`` on ``count`` random images and record what it did; with a
+    ``reference`` :func:`network`, train that one when the student's network fails."""
+    return {"kind": "training", "train": train, "build": build, "count": count, "binary": binary,
+            "reference": reference}
+
+
+def network(inputs: tuple, layers: list[tuple[str, dict]]) -> dict:
+    """A task's own network, as layer names and options after ``keras.Input(shape=inputs)``."""
+    return {"input": list(inputs), "layers": [[name, dict(options)] for name, options in layers]}
 
 
 def saved_files(function: str, challenge: dict) -> dict:

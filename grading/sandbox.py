@@ -13,7 +13,8 @@
   quota, holding a copy of the notebook's folder (where the kernel runs, at the same path), its
   ``/tmp`` and home, and its socket files. The grader never reads anything the kernel wrote there;
   it is unmounted when the kernel ends. So the kernel cannot fill the disk, leave files behind, or
-  plant links for the grader to follow.
+  plant links for the grader to follow. The submitted weights (``trained_models/``) are read-only
+  in the copy: a cell that tries to retrain and overwrite them fails, visibly.
 - a **cgroup** per submission (cgroup v1 controllers ``memory``, ``pids`` and ``cpu``): a memory
   cap (exceeding it kills the kernel, which is graded as it is), a cap on processes and threads
   (a fork bomb fails to fork), and a CPU share (cores per submission);
@@ -50,6 +51,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from cifar10_course.training import WEIGHTS_FOLDER
 from grading.kernels import IpcKernelManager
 
 SANDBOX_ENV = "GRADING_SANDBOX"
@@ -67,6 +69,9 @@ APPEND_CWD = "--IPKernelApp.exec_lines=['__import__(\"sys\").path.append(__impor
 # user namespace the kernel is root's uid, and owns whatever root owns), so it can no longer change
 # the folder, having no capabilities.
 LOCKED_OWNER = 65533
+# Where Keras 3 (3.15) keeps the CIFAR-10 archive it downloads, below $KERAS_HOME/datasets:
+# get_file(fname="cifar-10-batches-py-target", extract=True) in keras/src/datasets/cifar10.py.
+KERAS_CIFAR10_ARCHIVE = "cifar-10-batches-py-target_archive"
 
 
 @dataclass
@@ -298,7 +303,16 @@ class SandboxedKernelManager(IpcKernelManager):
             return command
         cwd = Path(self._launch_args.get("cwd") or os.getcwd()).resolve()
         binds = [(self.private.work, cwd, True), (self.private.ipc, self.private.ipc, True)]
+        if (self.private.work / WEIGHTS_FOLDER).is_dir():
+            # The submitted weights, read-only (a mount the kernel cannot move or undo): a cell that
+            # retrains and saves over them while grading fails, and the grader records it.
+            binds.append((self.private.work / WEIGHTS_FOLDER, cwd / WEIGHTS_FOLDER, False))
         env = self._launch_args.get("env") or os.environ
+        archive = Path(env.get("CIFAR10_PATH") or "/nonexistent")
+        if archive.name.endswith(".tar.gz") and archive.is_file():
+            # keras.datasets.cifar10.load_data() finds the instructor's copy where it keeps its
+            # download, and checks its hash as usual: no network needed for an identical archive.
+            binds.append((archive.resolve(), Path("/tmp/keras/datasets") / KERAS_CIFAR10_ARCHIVE, False))
         variables = {name: env[name] for name in KEPT_VARIABLES if env.get(name)}
         variables.update(HOME="/tmp/home", KERAS_HOME="/tmp/keras", MPLCONFIGDIR="/tmp/matplotlib",
                          PYTHONSAFEPATH="1", JPY_PARENT_PID="1")  # ipykernel watches its parent: bwrap's pid 1

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
+import re
 import shutil
 import stat
 from collections.abc import Callable
@@ -232,7 +234,8 @@ def fingerprint(source: Path, limits: StagingLimits = StagingLimits()) -> str:
 
 
 def unreadable_notebooks(folder: Path, expected: list[str]) -> list[str]:
-    """Check the staged notebooks; returns notes for the student.
+    """Check the staged notebooks, repairing what JupyterLab would accept (:func:`normalise`);
+    returns notes for the student.
 
     nbgrader stops at the first notebook it cannot read and throws away what it graded of the
     student; a notebook it cannot read is therefore removed from the staged copy and graded as
@@ -245,6 +248,12 @@ def unreadable_notebooks(folder: Path, expected: list[str]) -> list[str]:
             notes.append(f"{name}.ipynb was not submitted: 0 points for it")
             continue
         try:
+            try:
+                data = json.loads(path.read_bytes())
+            except ValueError:
+                data = None  # nbformat says why below
+            if normalise(data):
+                path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
             nbformat.validate(nbformat.read(path, as_version=4))
         except Exception as error:  # NotJSONError, ValidationError, UnicodeDecodeError, ...
             path.unlink()
@@ -252,6 +261,39 @@ def unreadable_notebooks(folder: Path, expected: list[str]) -> list[str]:
             notes.append(f"{path.name} is not a readable notebook ({type(error).__name__}: {first_line}), so it was "
                          "graded as missing: 0 points for it. Check that it opens in JupyterLab, and submit it again")
     return notes
+
+
+VALID_CELL_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")  # nbformat 4.5's schema
+CELL_DEFAULTS = {"metadata": dict, "source": str}
+CODE_CELL_DEFAULTS = {"outputs": list, "execution_count": lambda: None}
+
+
+def normalise(data) -> bool:
+    """Repair in place the JSON of a notebook in what JupyterLab would open as it is: cell ids in
+    a notebook older than format 4.5 (nbformat's own API and jupytext write them), cells without
+    ids or with repeated ones, a missing format version, missing metadata, source or outputs.
+    Returns whether anything changed; anything else wrong is left for nbformat to refuse."""
+    if not (isinstance(data, dict) and isinstance(data.get("cells"), list) and data.get("nbformat", 4) == 4):
+        return False
+    changed = False
+    for key, default in (("metadata", {}), ("nbformat", 4), ("nbformat_minor", 4)):
+        if key not in data:
+            data[key], changed = default, True
+    cells = [cell for cell in data["cells"] if isinstance(cell, dict)]
+    if any("id" in cell for cell in cells) and isinstance(data["nbformat_minor"], int) and data["nbformat_minor"] < 5:
+        data["nbformat_minor"], changed = 5, True  # ids came with 4.5: declare the format the cells are in
+    seen = set()
+    for cell in cells:
+        defaults = {**CELL_DEFAULTS, **(CODE_CELL_DEFAULTS if cell.get("cell_type") == "code" else {})}
+        for key, default in defaults.items():
+            if key not in cell:
+                cell[key], changed = default(), True
+        if data["nbformat_minor"] >= 5:
+            given = cell.get("id")
+            if not (isinstance(given, str) and VALID_CELL_ID.fullmatch(given)) or given in seen:
+                cell["id"], changed = nbformat.v4.nbbase.random_cell_id(), True
+            seen.add(cell["id"])
+    return changed
 
 
 def remove(folder: Path) -> None:

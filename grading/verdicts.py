@@ -31,7 +31,7 @@ from traitlets import Integer, Unicode, default
 from grading import sandbox as sb
 from grading.checker import is_test
 from grading.checker.__main__ import ANSWER
-from grading.execute import records_folder
+from grading.execute import record_event, records_folder
 
 
 class CheckerError(RuntimeError):
@@ -138,6 +138,8 @@ class ApplyVerdicts(NbGraderPreprocessor):
             grade_id = cell.metadata["nbgrader"]["grade_id"]
             points = cell.metadata["nbgrader"].get("points", 0)
             verdict = verdicts.get(grade_id) or {"passed": False, "message": f"The grader has no test called {grade_id}."}
+            if isinstance(verdict.get("signals"), dict):
+                record_event("signals", notebook, test=grade_id, **verdict["signals"])
             kept = [output for output in cell.outputs
                     if output.output_type == "display_data"
                     or (output.output_type == "stream" and output.get("name") == "stdout")]

@@ -35,7 +35,7 @@ pytestmark = pytest.mark.slow
 LIMITS = Limits(memory_mb=3072, processes=256, cpu_cores=1, cpu_seconds=300, disk_mb=256, files=5000)
 # Short enough that the endless loop costs little, long enough for a fast-mode cell on a busy machine.
 OPTIONS = ("--Execute.timeout=20", "--GuardedExecute.notebook_budget=300")
-EVERYONE = corpus.CORPUS + corpus.RED_TEAM
+EVERYONE = corpus.CORPUS + corpus.RED_TEAM + corpus.VARIANTS
 # The students whose feedback is made and checked: those that leave notes, links, output or scripts.
 FEEDBACK_CHECKED = ["demo_rt_submitted_links", "demo_rt_planted_links", "demo_rt_dev_zero_notebook", "demo_rt_script",
                     "demo_rt_many_files", "demo_rt_output_tricks", "demo_snooper", "demo_solution"]
@@ -80,7 +80,7 @@ def graded(tmp_path_factory, solution_run):
                                                  "../../../gradebook.db", "../../../source/cifar10/part1_data.ipynb"]
     hidden = [str(c.REPO / "grading/checker/part1_data.py"), str(course / "source/cifar10/part1_data.ipynb"),
               str(course / "gradebook.db")]
-    context = {"port": server.getsockname()[1], "targets": targets, "hidden": hidden,
+    context = {"port": server.getsockname()[1], "data": FAST["CIFAR10_PATH"], "targets": targets, "hidden": hidden,
                "gradebook": str(course / "gradebook.db"), "source": str(course / "source"),
                "other_notebook": str(other / "part1_data.ipynb"), "other_weights": str(other / corpus.WEIGHTS),
                "root_only": str(root_only),
@@ -122,6 +122,24 @@ def test_each_bad_submission_gets_its_score_and_a_message(graded, bad):
     assert bad.message in seen, bad.what
     assert not bad.forbidden or bad.forbidden not in seen, bad.what
     assert bad.violation in outcome.sandbox_violations, outcome.sandbox_violations
+    assert bad.signal in outcome.signals, outcome.signals
+
+
+def test_signals_for_the_instructor_have_no_false_positives(graded):
+    """Only the submissions built to raise a signal raise one, beside the identical weights files:
+    every submission that kept the solution's weights holds a copy of one file, and says so."""
+    course, outcomes, _ = graded
+    allowed = {bad.student: [bad.signal] for bad in EVERYONE if bad.signal}
+    # Its notebook's outputs are the honest solution's: the accuracy it printed is not the one measured.
+    allowed["demo_retrains_on_test"] += ["weights locked", "in the notebook"]
+    solution_weights = digest(course / "submitted/demo_solution/cifar10" / corpus.WEIGHTS)
+    for student, outcome in outcomes.items():
+        signals = [found for found in outcome.signals.split("; ") if found]
+        own = [found for found in signals if " identical to " not in found]
+        assert all(any(phrase in found for phrase in allowed.get(student, [])) for found in own), (student, own)
+        weights = course / "submitted" / student / "cifar10" / corpus.WEIGHTS
+        copied = weights.is_file() and not weights.is_symlink() and digest(weights) == solution_weights
+        assert copied == any("part2_mlp.weights.h5 identical to that of" in found for found in signals), (student, signals)
 
 
 @pytest.mark.parametrize("bad", [bad for bad in EVERYONE if bad.failing is not None], ids=lambda bad: bad.student)

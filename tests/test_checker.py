@@ -184,3 +184,19 @@ def test_returned_arrays_keep_their_type(tmp_path):
                              tmp_path)
     found = evidence.result(PROBE)
     assert isinstance(found, Returned) and found.kind == "tensorflow.EagerTensor"
+
+
+def test_the_whole_data_set_in_fast_mode_is_told_to_use_the_course_loader(tmp_path):
+    """keras.datasets.cifar10.load_data() returns all 50,000 images, whatever the mode."""
+    from types import SimpleNamespace
+
+    rows = harvest.sample_rows(50_000, 4, 7)
+    images = {"__ndarray__": npy(np.zeros((len(rows), 32, 32, 3), "float32")), "sampled": True,
+              "shape": [50_000, 32, 32, 3]}
+    labels = {"__ndarray__": npy(np.eye(10, dtype="float32")[[0, 1]])}
+    answer = {"ok": {"result": {"__tuple__": [images, labels, labels, labels]}}}
+    evidence = evidence_with(answer, tmp_path)
+    evidence.data = SimpleNamespace(train_classes=np.zeros(3000, int), test_classes=np.zeros(1000, int),
+                                    mode=SimpleNamespace(name="fast"))
+    with pytest.raises(Failed, match=r"all 50,000 training images(.|\n)*load_course_split\(\)"):
+        graded_tests("part1_data")["load_cifar10_shapes"].check(evidence)

@@ -62,3 +62,14 @@ def test_deterministic_ops_turns_on_op_determinism_only_when_asked(monkeypatch):
 def test_a_seed_that_is_not_an_int_is_refused():
     with pytest.raises(ValueError, match="integer"):
         seed_everything(1.5)
+
+
+def test_without_a_seed_each_student_gets_a_repeatable_seed_of_their_own(monkeypatch):
+    monkeypatch.delenv("COURSE_SEED", raising=False)
+    seeds = {}
+    for user in ("demo_alice", "demo_bob", "demo_alice"):
+        monkeypatch.setenv("JUPYTERHUB_USER", user)
+        seeds.setdefault(user, set()).add(seed_everything())
+    assert len(seeds["demo_alice"]) == 1 and seeds["demo_alice"] != seeds["demo_bob"]
+    monkeypatch.setenv("COURSE_SEED", "7")
+    assert seed_everything() == 7

@@ -206,3 +206,18 @@ def test_feedback_shows_messages_but_no_hidden_test_code(graded):
     visible = html.unescape(re.sub(r"<[^>]+>", "", tampered))
     assert "Check that load_cifar10 keeps every image and label of the data set, in order" in visible
     assert "should hold the data set's images divided by 255" in visible  # the hidden test's message
+
+
+def test_the_demo_round_raises_no_signal_but_the_copied_weights(graded):
+    """False positives of the instructor's signals on six honest notebooks, graded twice: none.
+    demo_tampered holds copies of demo_solution's weights files, and both are named for it."""
+    from grading import parallel
+
+    course, _ = graded
+    with open(course / parallel.REPORT, newline="") as handle:
+        signals = {row["student"]: [s for s in row["signals"].split("; ") if s] for row in csv.DictReader(handle)}
+    weights = sorted(p.name for p in (course / "submitted/demo_solution/cifar10/trained_models").iterdir())
+    assert weights and signals["demo_blank"] == []
+    for student, other in (("demo_solution", "demo_tampered"), ("demo_tampered", "demo_solution")):
+        assert sorted(signals[student]) == sorted(f"{name} identical to that of {other} (different code)" for name in weights), (
+            signals[student])

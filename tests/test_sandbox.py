@@ -92,6 +92,8 @@ def test_the_sandbox_hides_the_machine_and_keeps_the_kernels_writes_to_itself(tm
     work = tmp_path / "work"
     (work / "cifar10_course").mkdir(parents=True)
     (work / "cifar10_course" / "checks.py").write_text("ORIGINAL = True\n")
+    (work / "trained_models").mkdir()
+    (work / "trained_models" / "part2_mlp.weights.h5").write_bytes(b"submitted weights")
     hidden_tests = Path(sb.__file__).resolve().parent / "checker"
     probe = (
         "import os, socket\n"
@@ -109,6 +111,11 @@ def test_the_sandbox_hides_the_machine_and_keeps_the_kernels_writes_to_itself(tm
         "import sys\nprint('path', sys.path[-1] == os.getcwd(), '' in sys.path)\n"
         "from ipykernel.kernelapp import IPKernelApp\n"
         "sockets = os.path.dirname(IPKernelApp.instance().abs_connection_file)\n"
+        "weights = 'trained_models/part2_mlp.weights.h5'\n"
+        "for change in (lambda: open(weights, 'wb'), lambda: os.remove(weights), lambda: os.chmod(weights, 0o666),\n"
+        "               lambda: open('trained_models/new.weights.h5', 'wb'), lambda: os.rename('trained_models', 'old')):\n"
+        "    try:\n        change()\n        print('weights changed')\n"
+        "    except OSError as e:\n        print('weights', e.strerror)\n"
         "for change in (lambda: os.remove(os.path.join(sockets, 'kernel.json')), lambda: os.chmod(sockets, 0o777),\n"
         "               lambda: os.symlink('/etc/passwd', os.path.join(sockets, 'k-9'))):\n"
         "    try:\n        change()\n        print('sockets changed')\n"
@@ -123,8 +130,9 @@ def test_the_sandbox_hides_the_machine_and_keeps_the_kernels_writes_to_itself(tm
     assert "pids [1, 2" in output  # its own PID namespace: bubblewrap's init, then the kernel
     assert "path True False" in output  # the notebook's folder comes last on sys.path
     assert output.count("sockets Operation not permitted") + output.count("sockets Permission denied") == 3, output
+    assert output.count("weights Read-only file system") == 4 and "weights Device or resource busy" in output, output
     # The kernel wrote into its private copy; the folder the grader reads saw none of it.
-    assert sorted(p.name for p in work.iterdir()) == ["cifar10_course"]
+    assert sorted(p.name for p in work.iterdir()) == ["cifar10_course", "trained_models"]
     assert (work / "cifar10_course" / "checks.py").read_text() == "ORIGINAL = True\n"
     assert not [mount for mount in Path("/proc/mounts").read_text().splitlines() if "grading-kernels/k-" in mount]
 
@@ -180,3 +188,23 @@ def test_the_sandbox_refuses_to_run_where_the_hidden_tests_are_visible(monkeypat
     monkeypatch.setattr(sb, "_python_roots", lambda: [here.parent])
     assert any("the hidden tests" in problem for problem in sb.problems())
     assert os.path.isdir(here)
+
+
+def test_keras_load_data_finds_the_instructors_archive_and_checks_its_hash(tmp_path, monkeypatch, fixture_archive):
+    """The archive is where Keras keeps its download; this one is not the official archive, so
+    Keras's hash check fails, it tries to download, and the student is told to use the course's loader."""
+    require_sandbox()
+    from cifar10_course.acceptance import keras2_hint
+
+    monkeypatch.setenv("CIFAR10_PATH", str(fixture_archive))
+    probe = (
+        "import os\n"
+        f"print('archive', os.path.getsize('/tmp/keras/datasets/{sb.KERAS_CIFAR10_ARCHIVE}'))\n"
+        "import keras\n"
+        "try:\n    keras.datasets.cifar10.load_data()\nexcept Exception as error:\n    print('load_data:', error)\n"
+    )
+    cells, _ = run(tmp_path, [new_code_cell(probe)], limits=sb.Limits(), monkeypatch=monkeypatch, timeout=60)
+    output = text(cells[0])
+    assert f"archive {fixture_archive.stat().st_size}" in output, output
+    message = output.split("load_data:", 1)[1]
+    assert "load_course_split()" in (keras2_hint(message) or ""), output

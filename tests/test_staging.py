@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
@@ -102,3 +103,32 @@ def test_unreadable_notebooks_are_removed_and_named(tmp_path, submission):
     assert not (staged / "part2_mlp.ipynb").exists() and (staged / "part1_data.ipynb").exists()
     assert notes[0].startswith("part2_mlp.ipynb is not a readable notebook (NotJSONError")
     assert notes[1] == "part3_cnn.ipynb was not submitted: 0 points for it"
+
+
+def test_notebooks_that_jupyterlab_opens_are_repaired_not_refused(tmp_path, submission):
+    """nbformat's API and jupytext give every cell an id, also in a 4.4 notebook; other tools
+    repeat an id, or leave out metadata or outputs. None of these validates as it is."""
+    older = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_markdown_cell("hi")])
+    older.nbformat_minor = 4
+    for cell in older.cells:
+        del cell["id"]
+    extra = nbformat.v4.new_code_cell("y = 2")  # carries an id
+    older.cells.append(extra)
+    duplicated = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("a"), nbformat.v4.new_code_cell("b")])
+    duplicated.cells[1].id = duplicated.cells[0].id
+    for name, notebook in (("part1_data", older), ("part2_mlp", duplicated)):
+        (submission / f"{name}.ipynb").write_text(nbformat.writes(notebook, version=nbformat.NO_CONVERT))
+    stripped = json.loads((submission / "part2_mlp.ipynb").read_text())
+    del stripped["cells"][0]["metadata"], stripped["cells"][1]["outputs"], stripped["metadata"]
+    (submission / "part2_mlp.ipynb").write_text(json.dumps(stripped))
+    for name in ("part1_data", "part2_mlp"):
+        with pytest.raises(nbformat.ValidationError):
+            nbformat.validate(nbformat.read(submission / f"{name}.ipynb", as_version=4))
+    staged = tmp_path / "staged"
+    staging.stage(submission, staged)
+    assert staging.unreadable_notebooks(staged, ["part1_data", "part2_mlp"]) == []
+    for name, notebook in (("part1_data", older), ("part2_mlp", duplicated)):
+        repaired = nbformat.read(staged / f"{name}.ipynb", as_version=4)
+        nbformat.validate(repaired)
+        assert [cell.source for cell in repaired.cells] == [cell.source for cell in notebook.cells]
+    assert len({cell.id for cell in nbformat.read(staged / "part2_mlp.ipynb", as_version=4).cells}) == 2

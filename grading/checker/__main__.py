@@ -43,7 +43,7 @@ def check_notebook(request: dict, data: CourseData, workdir: Path) -> dict:
     evidence = Evidence(records, Path(request["submission"]), data, folder)
     verdicts = {}
     for grade_id, test in graded_tests(notebook).items():
-        evidence.grade_id = grade_id
+        evidence.grade_id, evidence.signals = grade_id, {}
         try:
             info = test.check(evidence)
             verdicts[grade_id] = {"passed": True, "message": str(info or "")[:MESSAGE_LIMIT]}
@@ -53,6 +53,8 @@ def check_notebook(request: dict, data: CourseData, workdir: Path) -> dict:
             print(f"checker: {notebook}:{grade_id}: {traceback.format_exc()}", file=sys.stderr)
             verdicts[grade_id] = {"passed": False, "message": (
                 f"The grader could not check this test ({type(error).__name__}: {str(error)[:300]}).")}
+        if evidence.signals:
+            verdicts[grade_id]["signals"] = evidence.signals
     return verdicts
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cifar10_course import checks
+from cifar10_course.acceptance import layers  # noqa: F401 (the checks' one way to list a model's layers)
 from grading.checker import Failed
 from grading.checker.evidence import Evidence, Foreign, Returned, Sample
 
@@ -113,20 +114,35 @@ def training_record(evidence: Evidence, probe: dict) -> dict:
     return record
 
 
-def history(evidence: Evidence, probe: dict) -> None:
-    fail_on(checks.history_problems(training_record(evidence, probe)))
+def reference_note(record: dict, probe: dict) -> str | None:
+    """What the student reads when the training function was tried on the task's own network."""
+    used = record.get("reference_used")
+    if not used:
+        return None
+    return (f"{probe['build']}() failed or its network could not be trained ({str(used)[:300]}), so "
+            f"{probe['train']} was tested with the task's own network: its points do not depend on {probe['build']}.")
+
+
+def history(evidence: Evidence, probe: dict, validation: bool = False) -> str | None:
+    record = training_record(evidence, probe)
+    fail_on(checks.history_problems(record, validation))
+    return reference_note(record, probe)
 
 
 def training_settings(evidence: Evidence, probe: dict, part: str, loss: str, optimizer: str = "SGD",
-                      learning_rate: float = 0.01) -> None:
+                      learning_rate: float = 0.01) -> str | None:
     record = training_record(evidence, probe)
     problems = checks.training_problems(record, part, evidence.data.budget(part), loss, optimizer, learning_rate)
     fail_on(problems, f"{probe['train']}:\n  " if problems else "")
+    return reference_note(record, probe)
 
 
 # -- accuracy ----------------------------------------------------------------------------------
 
 ANIMAL_CLASSES = checks.ANIMAL_CLASSES
+
+
+TRAINING_SAMPLE = 2000  # training images measured beside the test images, for the instructor's signals
 
 
 def predictions(evidence: Evidence, probe: dict, part: str, variant: str | None = None) -> np.ndarray:
@@ -138,17 +154,31 @@ def predictions(evidence: Evidence, probe: dict, part: str, variant: str | None 
     return np.asarray(model.predict(evidence.data.test_images, batch_size=500, verbose=0))
 
 
+def task_labels(part: str, classes: np.ndarray) -> np.ndarray:
+    """What a part's network is graded on: the classes, or animal (1) or vehicle (0) in Part 4."""
+    return np.isin(classes, ANIMAL_CLASSES).astype("int32") if part == "part4_binary" else classes
+
+
 def accuracy(evidence: Evidence, probe: dict, part: str, variant: str | None = None) -> str:
-    """The test accuracy of the submitted network against the mode's threshold, measured here."""
+    """The test accuracy of the submitted network against the mode's threshold, measured here.
+
+    Beside it, for the instructor (never for the score): the accuracy on a sample of the training
+    images, which a network trained on the test images falls below."""
     from cifar10_course.training import accuracy_of_scores, weights_path
 
-    scores = predictions(evidence, probe, part, variant)
-    classes = evidence.data.test_classes
-    labels = np.isin(classes, ANIMAL_CLASSES).astype("int32") if part == "part4_binary" else classes
+    model = evidence.trained_model(probe, str(weights_path(part, variant)))
+    scores = np.asarray(model.predict(evidence.data.test_images, batch_size=500, verbose=0))
+    labels = task_labels(part, evidence.data.test_classes)
     try:
         found = accuracy_of_scores(scores, labels)
     except (AssertionError, ValueError, IndexError) as error:
         raise Failed(f"The network's outputs cannot be read as answers for the test images: {error}") from None
+    rows = np.sort(np.random.default_rng(0).choice(len(evidence.data.train_classes), replace=False,
+                                                   size=min(TRAINING_SAMPLE, len(evidence.data.train_classes))))
+    training = np.asarray(model.predict(evidence.data.scaled_rows("train", rows), batch_size=500, verbose=0))
+    evidence.signals.update(test_accuracy=round(found, 4), test_images=len(labels),
+                            training_sample_accuracy=round(accuracy_of_scores(
+                                training, task_labels(part, evidence.data.train_classes[rows])), 4))
     threshold = evidence.data.threshold(part, variant)
     mode = evidence.data.mode.name
     name = part if variant is None else f"{part}/{variant}"

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cifar10_course.acceptance import with_hint
 from grading import probes as p
 from grading.checker import Failed
 from grading.harvest import sample_rows
@@ -65,6 +66,7 @@ class Evidence:
         self.workdir = workdir
         self._parsed: dict[int, list] = {}
         self.grade_id = None
+        self.signals: dict = {}  # what the current test measured for the instructor's report, never a score
 
     # -- answers -------------------------------------------------------------------------------
 
@@ -76,7 +78,7 @@ class Evidence:
             name, message = self.raised(probe)
             if name == "NotImplementedError" and not message:
                 message = "it is not written yet (replace raise NotImplementedError() with your code)"
-            raise Failed(f"{_call_text(probe)} raised {name}: {message}")
+            raise Failed(with_hint(f"{_call_text(probe)} raised {name}: {message}"))
         answer = entry.get("ok")
         if not isinstance(answer, dict):
             raise Failed(f"the grader could not read what {_call_text(probe)} gave back")

@@ -21,14 +21,27 @@ def loaded(evidence) -> dict:
     return dict(zip(NAMES, returned_values(evidence, LOAD, NAMES, "load_cifar10()")))
 
 
+def fail_with_loader_hint(evidence, arrays: dict, problems: list[str]) -> None:
+    """Fail with ``problems``; when the whole data set came back in a mode that works on a subset
+    (keras.datasets.cifar10.load_data() instead of the course's loader), say what to use."""
+    found = arrays["xtrain"]
+    shape = found.shape if isinstance(found, Sample) else getattr(getattr(found, "values", None), "shape", ())
+    if problems and shape[:1] == (50_000,) and len(evidence.data.train_classes) != 50_000:
+        problems.append(f"xtrain holds all 50,000 training images, as keras.datasets.cifar10.load_data() returns "
+                        f"them; {evidence.data.mode.name} mode works on {len(evidence.data.train_classes):,}: load "
+                        "them with cifar10_course.load_course_split(), which follows the mode.")
+    fail_on(problems)
+
+
 @graded_test(TESTS, "load_cifar10_shapes", LOAD)
 def shapes(evidence):
     arrays = loaded(evidence)
     n_train, n_test = len(evidence.data.train_classes), len(evidence.data.test_classes)
-    fail_on(array_problems("xtrain", arrays["xtrain"], shape=(n_train, 32, 32, 3), dtype="float32")
-            + array_problems("xtest", arrays["xtest"], shape=(n_test, 32, 32, 3), dtype="float32")
-            + array_problems("ytrain_1hot", arrays["ytrain_1hot"], shape=(n_train, 10))
-            + array_problems("ytest_1hot", arrays["ytest_1hot"], shape=(n_test, 10)))
+    fail_with_loader_hint(evidence, arrays,
+                          array_problems("xtrain", arrays["xtrain"], shape=(n_train, 32, 32, 3), dtype="float32")
+                          + array_problems("xtest", arrays["xtest"], shape=(n_test, 32, 32, 3), dtype="float32")
+                          + array_problems("ytrain_1hot", arrays["ytrain_1hot"], shape=(n_train, 10))
+                          + array_problems("ytest_1hot", arrays["ytest_1hot"], shape=(n_test, 10)))
 
 
 @graded_test(TESTS, "load_cifar10_values", LOAD)
@@ -52,7 +65,8 @@ def matches_data(evidence):
         rows = found.rows if isinstance(found, Sample) else np.arange(min(len(found.values), len(classes)))
         same_shape = tuple(found.shape if isinstance(found, Sample) else found.values.shape) == (len(classes), 32, 32, 3)
         if not same_shape or checks.largest_difference(found.values, evidence.data.scaled_rows(which, rows)) > 1e-6:
-            raise Failed(f"{name} should hold the data set's images divided by 255, in their original order.")
+            fail_with_loader_hint(evidence, arrays,
+                                  [f"{name} should hold the data set's images divided by 255, in their original order."])
     for name, classes in (("ytrain_1hot", evidence.data.train_classes), ("ytest_1hot", evidence.data.test_classes)):
         labels = as_array(name, arrays[name]).values
         if labels.shape != (len(classes), 10) or not np.array_equal(np.argmax(labels, axis=1), classes):

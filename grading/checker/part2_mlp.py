@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from grading import probes as p
 from grading.checker import Failed, graded_test
-from grading.checker.common import (accuracy, activation, history, layer_types, new_each_call, not_compiled,
+from grading.checker.common import (accuracy, activation, history, layer_types, layers, new_each_call, not_compiled,
                                     parameter_count, training_settings)
 
 TESTS: dict = {}
 BUILD = p.model("build_multilayer_nn")
-TRAIN = p.training("train_multilayer_nn", "build_multilayer_nn", 32)
+NETWORK = p.network((32, 32, 3), [("Flatten", {}), ("Dense", {"units": 100, "activation": "relu"}),
+                                   ("Dense", {"units": 10, "activation": "softmax"})])
+TRAIN = p.training("train_multilayer_nn", "build_multilayer_nn", 32, reference=NETWORK)
 
 
 @graded_test(TESTS, "multilayer_nn_parameters", BUILD)
@@ -21,8 +23,8 @@ def parameters(evidence):
 def architecture(evidence):
     model = evidence.model(BUILD)
     layer_types(model, ["Flatten", "Dense", "Dense"])
-    units = [layer.units for layer in model.layers[1:]]
-    activations = [activation(layer) for layer in model.layers[1:]]
+    units = [layer.units for layer in layers(model)[1:]]
+    activations = [activation(layer) for layer in layers(model)[1:]]
     if units != [100, 10]:
         raise Failed(f"The Dense layers should have 100 and 10 units, not {units}.")
     if activations != ["relu", "softmax"]:
@@ -37,12 +39,12 @@ def architecture(evidence):
 
 @graded_test(TESTS, "train_multilayer_nn_runs", TRAIN)
 def runs(evidence):
-    history(evidence, TRAIN)
+    return history(evidence, TRAIN)
 
 
 @graded_test(TESTS, "train_multilayer_nn_settings", TRAIN)
 def settings(evidence):
-    training_settings(evidence, TRAIN, "part2_mlp", loss="categorical_crossentropy")
+    return training_settings(evidence, TRAIN, "part2_mlp", loss="categorical_crossentropy")
 
 
 @graded_test(TESTS, "multilayer_nn_accuracy", BUILD)

@@ -6,15 +6,16 @@ import numpy as np
 
 from grading import probes as p
 from grading.checker import Failed, graded_test
-from grading.checker.common import (ANIMAL_CLASSES, accuracy, activation, array_problems, as_array, fail_on, history,
+from grading.checker.common import (ANIMAL_CLASSES, accuracy, activation, array_problems, as_array, fail_on, history, layers,
                                     not_compiled, parameter_count, returned_values, training_settings)
-from grading.checker.part3_cnn import convolution_layers
+from grading.checker.part3_cnn import convolution_layers, network
 
 TESTS: dict = {}
 DATA = p.call("get_binary_cifar10")
 NAMES = ("xtrain", "ytrain", "xtest", "ytest")
 BUILD = p.model("build_binary_classifier")
-TRAIN = p.training("train_binary_classifier", "build_binary_classifier", 32, binary=True)
+TRAIN = p.training("train_binary_classifier", "build_binary_classifier", 32, binary=True,
+                   reference=network(1, "sigmoid"))
 
 
 def binary_data(evidence) -> dict:
@@ -58,7 +59,7 @@ def parameters(evidence):
 def architecture(evidence):
     model = evidence.model(BUILD)
     convolution_layers(model, ten_classes=False)
-    last = model.layers[-1]
+    last = layers(model)[-1]
     if (last.units, activation(last)) != (1, "sigmoid"):
         raise Failed(f"The last layer should be Dense(1, activation='sigmoid'), not Dense({last.units}, "
                      f"{activation(last)}).")
@@ -69,12 +70,12 @@ def architecture(evidence):
 
 @graded_test(TESTS, "train_binary_classifier_runs", TRAIN)
 def runs(evidence):
-    history(evidence, TRAIN)
+    return history(evidence, TRAIN)
 
 
 @graded_test(TESTS, "train_binary_classifier_settings", TRAIN)
 def settings(evidence):
-    training_settings(evidence, TRAIN, "part4_binary", loss="binary_crossentropy")
+    return training_settings(evidence, TRAIN, "part4_binary", loss="binary_crossentropy")
 
 
 @graded_test(TESTS, "binary_classifier_accuracy", BUILD)

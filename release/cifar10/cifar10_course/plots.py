@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from cifar10_course.acceptance import accuracy_key
 from cifar10_course.data import CLASS_NAMES
 
 
@@ -80,7 +81,7 @@ def show_image_grid(images, labels, class_names=CLASS_NAMES, rows=3, cols=6, tit
 def _runs(histories) -> dict:
     """``{label: history dict}``; label ``None`` for a single run."""
     if hasattr(histories, "history"):  # A keras.callbacks.History.
-        return {None: dict(histories.history)}
+        return {None: _with_accuracy(dict(histories.history))}
     if not isinstance(histories, Mapping):
         raise TypeError(
             "histories should be a Keras History, a dict like History.history, or a dict of "
@@ -88,8 +89,19 @@ def _runs(histories) -> dict:
         )
     values = list(histories.values())
     if values and all(hasattr(v, "history") or isinstance(v, Mapping) for v in values):
-        return {label: dict(getattr(run, "history", run)) for label, run in histories.items()}
-    return {None: dict(histories)}
+        return {label: _with_accuracy(dict(getattr(run, "history", run))) for label, run in histories.items()}
+    return {None: _with_accuracy(dict(histories))}
+
+
+def _with_accuracy(run: dict) -> dict:
+    """``run`` with its accuracy also under "accuracy" (and "val_accuracy"), whichever of Keras's
+    names it was recorded under ("acc", "categorical_accuracy", ...)."""
+    key = accuracy_key(run)
+    if key is not None and "accuracy" not in run:
+        run["accuracy"] = run[key]
+        if f"val_{key}" in run:
+            run["val_accuracy"] = run[f"val_{key}"]
+    return run
 
 
 def plot_learning_curves(histories, metrics=("loss", "accuracy"), title=None):

@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import acceptance
+from .acceptance import accuracy_key, is_accuracy, keras2_hint, setting_name
+
 
 # ---------------------------------------------------------------------------------------------
 # Plain Keras models: the only kind the model checks accept
@@ -246,12 +249,14 @@ def _article(word: str) -> str:
 def check_layer_types(model, expected) -> None:
     """Check that the model's layers have the Keras classes ``expected``, e.g. ``["Dense"]``.
 
-    On failure the message shows both lists and the first position where they differ. Only a
-    plain Keras model passes (:func:`check_keras_model`).
+    A functional model's InputLayer is not counted (:func:`cifar10_course.acceptance.layers`). On
+    failure the message shows both lists and the first position where they differ. Only a plain
+    Keras model passes (:func:`check_keras_model`).
     """
     check_keras_model(model)
     expected = list(expected)
-    found = [type(layer).__name__ for layer in model.layers]
+    counted = acceptance.layers(model)
+    found = [type(layer).__name__ for layer in counted]
     if found == expected:
         return
     position = next(
@@ -260,7 +265,7 @@ def check_layer_types(model, expected) -> None:
     )
     if position < min(len(expected), len(found)):
         detail = (
-            f"layer {position} ('{model.layers[position].name}') should be "
+            f"layer {position} ('{counted[position].name}') should be "
             f"{expected[position]} but is {found[position]}"
         )
     elif len(found) < len(expected):
@@ -396,18 +401,6 @@ class RecordingAugment:
         return quiet_tensorflow().ops.convert_to_tensor(np.asarray(images, dtype="float32") + 1000)
 
 
-def _name_of(setting) -> str:
-    """A compile setting as a comparable name: 'SGD', CategoricalCrossentropy() -> 'categoricalcrossentropy'."""
-    if isinstance(setting, dict):
-        setting = setting.get("class_name") or setting.get("config", {}).get("name", "")
-    elif not isinstance(setting, str):
-        setting = type(setting).__name__
-    return str(setting).replace("_", "").lower()
-
-
-_ACCURACY_NAMES = {"accuracy", "acc", "categoricalaccuracy", "binaryaccuracy"}
-
-
 @dataclass
 class TrainingRun:
     """What one call of a student's training function did, for :func:`check_training_settings`."""
@@ -425,8 +418,9 @@ def record_training(train, model, x, y) -> TrainingRun:
 
     The visible test checks the returned History; the hidden test checks the recorded settings
     with :func:`check_training_settings`, so the model is trained once for both. Each fit runs one
-    epoch, whatever it asks for: the epochs are checked from the recorded arguments, and running
-    all 20 on a small sample would only add seconds to the grading of every submission. Only a
+    epoch on the arrays given, whatever it asks for: the epochs and arrays are checked from the
+    recorded arguments, and running all 20 epochs on a small sample would only add seconds to the
+    grading of every submission. An error gets a hint when it comes from Keras 2 code. Only a
     plain Keras model is trained (:func:`check_keras_model`): the tests hand over a fresh one.
     """
     from .environment import quiet_tensorflow
@@ -441,11 +435,20 @@ def record_training(train, model, x, y) -> TrainingRun:
         run.fit_calls.append(dict(arguments))
         arguments.pop("self")
         arguments["epochs"] = arguments.get("initial_epoch", 0) + 1
+        if not (_is_given(arguments.get("x"), x) and _is_given(arguments.get("y"), y)):
+            # Training on other arrays (global variables) fails the settings test, with the course's
+            # message; the fit runs on the arrays given, so the History is not lost to Keras's error too.
+            arguments["x"], arguments["y"] = x, y
         return real_fit(**arguments)
 
     model.fit = recording_fit
     try:
         run.history = train(model, x, y)
+    except Exception as error:
+        hint = keras2_hint(str(error))
+        if hint:
+            error.add_note(f"Hint: {hint}")
+        raise
     finally:
         vars(model).pop("fit", None)  # Keras's own fit again.
     return run
@@ -499,25 +502,28 @@ def training_record(run: TrainingRun) -> dict:
         rate = rate.numpy() if hasattr(rate, "numpy") else rate  # A Variable; .numpy() avoids NumPy 2.4's warning.
         record.update(
             compiled=True,
-            optimizer=_name_of(config.get("optimizer")),
+            optimizer=setting_name(config.get("optimizer")),
             learning_rate=None if rate is None else float(rate),
-            loss=_name_of(config.get("loss")),
+            loss=setting_name(config.get("loss")),
             loss_given=repr(config.get("loss"))[:200],
-            metrics=[_name_of(metric) for metric in config.get("metrics") or []],
+            metrics=[setting_name(metric) for metric in config.get("metrics") or []],
             metrics_given=repr(config.get("metrics"))[:200],
         )
     return record
 
 
-def history_problems(record: dict) -> list[str]:
-    """What is wrong with the History a training function returned (see :func:`training_record`)."""
+def history_problems(record: dict, validation: bool = False) -> list[str]:
+    """What is wrong with the History a training function returned (see :func:`training_record`);
+    with ``validation``, it must also record the validation accuracy."""
     if not record.get("is_history"):
         return [f"{record.get('name')} should return what model.fit returns (a History), "
                 f"not {record.get('returned')}."]
-    recorded = list(record.get("history_keys") or [])
-    accuracy = any(_name_of(key) in _ACCURACY_NAMES for key in recorded)
-    if "loss" not in recorded or not accuracy:
+    recorded = [str(key) for key in record.get("history_keys") or []]
+    if "loss" not in recorded or accuracy_key(recorded) is None:
         return [f"The History should record loss and accuracy, but records {sorted(recorded)}."]
+    if validation and accuracy_key(recorded, validation=True) is None:
+        return [f"The History records {sorted(recorded)} but no validation accuracy (val_accuracy): pass "
+                "validation_split=BUDGET.validation_split to fit."]
     return []
 
 
@@ -565,14 +571,15 @@ def training_problems(record: dict, part: str, wanted, loss: str, optimizer: str
         if record.get("loss") != loss.replace("_", ""):
             problems.append(f"The loss should be {loss} but is {record.get('loss_given')}.")
         metrics = record.get("metrics")
-        if not isinstance(metrics, list) or not any(metric in _ACCURACY_NAMES for metric in metrics):
+        if not isinstance(metrics, list) or not any(is_accuracy(metric) for metric in metrics):
             problems.append(f"The metrics should include 'accuracy', but are {record.get('metrics_given')}.")
     return problems
 
 
-def check_history(run: TrainingRun) -> None:
-    """Check that the training function returned the History of its fit, with loss and accuracy."""
-    problems = history_problems(training_record(run))
+def check_history(run: TrainingRun, validation: bool = False) -> None:
+    """Check that the training function returned the History of its fit, with loss and accuracy
+    (and with ``validation``, the validation accuracy)."""
+    problems = history_problems(training_record(run), validation)
     if problems:
         raise AssertionError("\n".join(problems))
 

@@ -1,0 +1,126 @@
+"""Signals for the instructor: the ``signals`` column of ``grading_report.csv``. Never a score.
+
+Each names something a person should look at, with the numbers behind it:
+
+- **weights locked**: a cell tried to overwrite the submitted weights while the notebook was
+  graded (the sandbox keeps ``trained_models/`` read-only; the submitted file was measured);
+- **accuracy differs from the notebook's**: the test accuracy the checker measured is more than
+  :data:`SHOWN_GAP` from the one the submitted notebook printed for the same test images, so the
+  weights submitted are not the ones the notebook showed;
+- **better on test than on training images**: a network scores :data:`TEST_MARGIN` more on the
+  test images than on a sample of its own training images; honest training does the opposite, so
+  it was probably trained on the test images;
+- **same weights as another student**: a weights file byte-identical to another student's. Every
+  student trains with a seed of their own (:func:`cifar10_course.seed_everything`), so honest
+  students' files differ; the note says whether their code differs too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+
+from cifar10_course.training import WEIGHTS_FOLDER
+
+SHOWN_GAP = 0.02  # the notebook prints 4 decimals; the same weights give the same accuracy to ~1e-4
+TEST_MARGIN = 0.05  # on 2,000 training images the sample's own noise is about 0.011 (one standard deviation)
+NAMED = 10  # students named in one signal of identical weights; the rest are counted
+_SHOWN = re.compile(r"Test accuracy: ([01]\.\d+) on ([\d,]+) test images")
+
+
+def _cells(folder: Path, name: str):
+    """The cells of a staged notebook as JSON dictionaries (none when it cannot be read)."""
+    try:
+        notebook = json.loads((folder / f"{name}.ipynb").read_text(encoding="utf-8"))
+        cells = notebook["cells"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [cell for cell in cells if isinstance(cell, dict)] if isinstance(cells, list) else []
+
+
+def _text(value) -> str:
+    return "".join(map(str, value)) if isinstance(value, list) else str(value or "")
+
+
+def shown_accuracies(folder: Path, notebooks: list[str]) -> dict[str, tuple[float, int]]:
+    """``"notebook/grade_id" -> (accuracy, test images)`` as the submitted notebooks printed them."""
+    shown = {}
+    for name in notebooks:
+        for cell in _cells(folder, name):
+            grade_id = ((cell.get("metadata") or {}).get("nbgrader") or {}).get("grade_id")
+            for output in (cell.get("outputs") or []) if grade_id else []:
+                found = _SHOWN.search(_text(output.get("text")) if isinstance(output, dict) else "")
+                if found:
+                    shown[f"{name}/{grade_id}"] = (float(found.group(1)), int(found.group(2).replace(",", "")))
+    return shown
+
+
+def failed_training(folder: Path, notebooks: list[str]) -> list[str]:
+    """Notes for the student on training cells that failed when the student ran the notebook: the
+    accuracy test then finds no weights, and the reason is that cell's error, not a missing run."""
+    notes = []
+    for name in notebooks:
+        for cell in _cells(folder, name):
+            if "train_or_load(" not in _text(cell.get("source")):
+                continue
+            for output in cell.get("outputs") or []:
+                if isinstance(output, dict) and output.get("output_type") == "error":
+                    error = f"{str(output.get('ename'))[:100]}: {str(output.get('evalue'))[:300]}"
+                    notes.append(f"{name}: a training cell failed when you ran the notebook ({error}), so it saved no "
+                                 "weights: fix that error, run the notebook again, then submit")
+                    break
+    return notes
+
+
+def digests(folder: Path, notebooks: list[str]) -> dict:
+    """SHA-256 of each submitted weights file and of the code the student wrote (every solution cell)."""
+    weights = {path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+               for path in sorted((folder / WEIGHTS_FOLDER).glob("*")) if path.is_file() and not path.is_symlink()}
+    code = hashlib.sha256()
+    for name in notebooks:
+        for cell in _cells(folder, name):
+            if ((cell.get("metadata") or {}).get("nbgrader") or {}).get("solution"):
+                code.update(" ".join(_text(cell.get("source")).split()).encode())
+    return {"weights": weights, "code": code.hexdigest()}
+
+
+def from_events(events: list[dict], shown: dict[str, tuple[float, int]]) -> list[str]:
+    """The signals of one submission from its grading events and the accuracies its notebooks showed."""
+    found = []
+    refused = sorted({event["notebook"] for event in events if event["event"] == "weights_write_refused"})
+    if refused:
+        found.append(f"weights locked: a cell of {', '.join(refused)} tried to overwrite {WEIGHTS_FOLDER}/ while graded")
+    for event in events:
+        if event["event"] != "signals" or not isinstance(event.get("test_accuracy"), (int, float)):
+            continue
+        where, measured = f"{event['notebook']}/{event.get('test')}", event["test_accuracy"]
+        printed = shown.get(where)
+        if printed and printed[1] == event.get("test_images") and abs(printed[0] - measured) > SHOWN_GAP:
+            found.append(f"{where}: test accuracy {measured:.4f} at grading, {printed[0]:.4f} in the notebook")
+        training = event.get("training_sample_accuracy")
+        if isinstance(training, (int, float)) and measured - training > TEST_MARGIN:
+            found.append(f"{where}: better on test images ({measured:.4f}) than on training images ({training:.4f}): "
+                         "trained on the test images?")
+    return found
+
+
+def shared_weights(by_student: dict[str, dict]) -> dict[str, list[str]]:
+    """Students whose weights file is byte-identical to another student's: ``student -> signals``."""
+    holders = defaultdict(list)
+    for student, found in by_student.items():
+        for name, digest in (found.get("weights") or {}).items():
+            holders[(name, digest)].append(student)
+    signals = defaultdict(list)
+    for (name, _), students in sorted(holders.items()):
+        for student in students:
+            others = [other for other in students if other != student]
+            for kind in ("same", "different"):
+                named = [other for other in others
+                         if (by_student[student].get("code") == by_student[other].get("code")) == (kind == "same")]
+                if named:
+                    more = f" and {len(named) - NAMED} more" if len(named) > NAMED else ""
+                    signals[student].append(f"{name} identical to that of {', '.join(named[:NAMED])}{more} ({kind} code)")
+    return dict(signals)
