@@ -1,0 +1,11 @@
+"""nbgrader's settings for students on the hub: the course and its exchange (course.json beside
+this file, written by python -m grading.hub), and the grader's own Validate settings, so that the
+Validate button judges a notebook as the grader will."""
+
+import json
+from pathlib import Path
+
+course = json.loads((Path(__file__).parent / "course.json").read_text())
+c = get_config()  # noqa: F821  (nbgrader provides get_config)
+c.CourseDirectory.course_id = course["course_id"]
+c.Exchange.root = course["exchange"]
