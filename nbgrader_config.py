@@ -4,9 +4,13 @@ Each setting answers a fact in ../shared/docs/nbgrader-notes.md (read from the n
 sources); the README's instructor section explains the workflow.
 """
 
+import runpy
+from pathlib import Path
+
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
 
+import cifar10_course
 from cifar10_course.training import TRAINED_MODELS, weights_path
 from grading.execute import GuardedExecute
 from grading.sandbox import SandboxedKernelManager
@@ -16,10 +20,11 @@ c = get_config()  # noqa: F821  (nbgrader provides get_config)
 
 c.CourseDirectory.course_id = "cifar10-keras"
 
-# Grading never trains (the training cells load the student's saved weights), so the slowest cell
-# is predicting 10,000 test images with the CNN: about 6 s on 2 CPU cores. 120 s leaves room for a
-# slow machine and still stops an endless loop. nbgrader's default, 30 s, is too close.
-c.Execute.timeout = 120
+# What decides whether a test passes, shared with students' Validate button: the cell timeout and
+# dropping stderr, in the assignment's own nbgrader_config.py (source/cifar10/, beside the course
+# package), which nbgrader copies into the release for students. Loaded from there, not repeated.
+SHARED_SETTINGS = Path(cifar10_course.__file__).resolve().parents[1] / "nbgrader_config.py"
+runpy.run_path(str(SHARED_SETTINGS), init_globals={"get_config": lambda: c})
 
 # Kernels talk to nbgrader over Unix sockets in Jupyter's runtime folder instead of TCP ports on
 # localhost: no port another user of the machine can connect to, and no "running over TCP without
@@ -35,10 +40,8 @@ c.Execute.kernel_manager_class = SandboxedKernelManager
 c.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                                        ApplyVerdicts, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 
-# TensorFlow, absl and Keras's warnings write to stderr; they are noise in the graded notebook and
-# the feedback, so every stderr output is dropped (it no longer decides a score either way).
-c.IgnorePattern.enabled = True
-c.IgnorePattern.pattern = r"[\s\S]"
+# IgnorePattern (enabled, with its pattern, in the shared settings above) drops stderr: TensorFlow,
+# absl and Keras's warnings are noise in the graded notebook and the feedback.
 
 # A student who deletes a test cell gets it back (and is graded on it), instead of losing it silently.
 c.OverwriteCells.add_missing_cells = True

@@ -302,3 +302,34 @@ def test_recording_augment_adds_1000_and_records_the_training_flag():
     assert out.dtype == np.float32 and np.all(out == 1000)
     recorder(np.zeros((1, 2, 2, 3)))
     assert recorder.training_flags == [True, False]
+
+
+# ---------------------------------------------------------------------------------------------
+# What a student sees: a failed check's message alone, a passed test's summary
+
+
+def test_a_failed_check_shows_its_message_alone():
+    """IPython (and nbgrader's Validate dialog after it) shows an exception with _render_traceback_
+    by the lines it returns: the check's message, not the helpers' frames above it."""
+    with pytest.raises(checks.CheckFailed) as failure:
+        check_array("xtrain", np.zeros((3, 2)), shape=(4, 2))
+    assert isinstance(failure.value, AssertionError)  # what the grader's checker and pytest catch
+    assert failure.value._render_traceback_() == [
+        "\x1b[0;31mTest failed\x1b[0m: xtrain should have shape (4, 2) but has shape (3, 2)"]
+
+
+def test_every_course_check_raises_check_failed():
+    """A bare AssertionError in the helpers would show a traceback again."""
+    import inspect
+    from cifar10_course import training
+
+    for module in (checks, training):
+        source = inspect.getsource(module)
+        assert "raise AssertionError" not in source, module.__name__
+
+
+def test_a_passed_test_says_what_it_checked_and_what_grading_adds(capsys):
+    checks.report_passed("the shapes")
+    checks.report_passed("build_model() runs", "its layers")
+    assert capsys.readouterr().out.splitlines() == [
+        "Passed: the shapes.", "Passed: build_model() runs.", "Checked when your notebook is graded: its layers."]

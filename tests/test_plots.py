@@ -143,6 +143,18 @@ def test_history_without_validation_has_only_training_lines():
     assert [line.get_label() for line in fig.axes[0].get_lines()] == ["training"]
 
 
+def test_test_results_show_as_a_star_after_the_last_epoch():
+    """Part 2 shows the trained network on the test images beside its training curves: one point
+    each for loss and accuracy, after the last epoch, whatever name the accuracy was recorded under."""
+    history = {"loss": [2.0, 1.6, 1.4], "acc": [0.2, 0.35, 0.45]}
+    fig = plot_learning_curves(history, test={"loss": 1.7, "acc": 0.38})
+    for ax, value in zip(fig.axes, (1.7, 0.38)):
+        (star,) = [line for line in ax.get_lines() if line.get_marker() == "*"]
+        assert list(star.get_xdata()) == [3] and list(star.get_ydata()) == [value]
+        assert star.get_label().startswith("test images, after training")
+    assert not [line for line in plot_learning_curves(history).axes[0].get_lines() if line.get_marker() == "*"]
+
+
 def test_missing_metric_names_the_available_ones():
     with pytest.raises(ValueError, match="top5") as error:
         plot_learning_curves(HISTORY, metrics=("loss", "top5"))

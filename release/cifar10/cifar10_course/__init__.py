@@ -10,6 +10,7 @@ from .environment import set_log_levels
 set_log_levels()  # Before anything can import TensorFlow.
 
 from .checks import (  # noqa: E402
+    CheckFailed,
     RecordingAugment,
     check_array,
     check_keras_model,
@@ -21,6 +22,7 @@ from .checks import (  # noqa: E402
     check_training_settings,
     largest_difference,
     record_training,
+    report_passed,
     saved_model_predictions,
     small_training_sample,
 )
@@ -46,6 +48,7 @@ from .training import is_grading, train_or_load  # noqa: E402
 
 __all__ = [
     "CLASS_NAMES",
+    "CheckFailed",
     "RecordingAugment",
     "budget",
     "check_array",
@@ -68,6 +71,7 @@ __all__ = [
     "plot_per_class_recall",
     "print_environment_report",
     "record_training",
+    "report_passed",
     "quiet_tensorflow",
     "saved_model_predictions",
     "seed_everything",

@@ -1,8 +1,9 @@
 """Checks for notebook cells whose failure messages a student can act on.
 
-Each check returns nothing when all is well and raises ``AssertionError`` otherwise, with a message
-that says what was expected and what was found, so a failed nbgrader cell explains itself. NumPy
-is the only import at module level; the model checks use whatever Keras model they are given.
+Each check returns nothing when all is well and raises :class:`CheckFailed` (an ``AssertionError``)
+otherwise, with a message that says what was expected and what was found, so a failed nbgrader
+cell explains itself, and shows only that message. NumPy is the only import at module level; the
+model checks use whatever Keras model they are given.
 
 A student may add cells anywhere, and a cell can rebind any global a test reads. So the graded
 checks take nothing from the notebook but the student's own functions: they build models with the
@@ -22,6 +23,29 @@ import numpy as np
 
 from . import acceptance
 from .acceptance import accuracy_key, is_accuracy, keras2_hint, setting_name
+
+
+class CheckFailed(AssertionError):
+    """A course check that failed; its message says what was expected and what was found.
+
+    IPython shows an exception that has a ``_render_traceback_`` method by the lines it returns,
+    and nbgrader's Validate dialog shows the same lines: here the message alone, in place of a
+    traceback through the course's helpers that ends in it and says nothing a student can act on.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        notes = getattr(self, "__notes__", [])
+        return [f"\x1b[0;31mTest failed\x1b[0m: {self}", *map(str, notes)]
+
+
+def report_passed(checked: str, at_grading: str | None = None) -> None:
+    """Print what a test cell has just checked and, when grading checks more, what that is.
+
+    Every visible test ends with this, so that a test that passes says what it passed.
+    """
+    print(f"Passed: {checked}.")
+    if at_grading:
+        print(f"Checked when your notebook is graded: {at_grading}.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,7 +147,7 @@ def check_keras_model(model, name: str = "The model") -> None:
     """
     problem = plain_keras_problem(model)
     if problem is not None:
-        raise AssertionError(f"{name} should be a plain Keras model, but {problem}. The tests "
+        raise CheckFailed(f"{name} should be a plain Keras model, but {problem}. The tests "
                              "read its layers, weights and predictions, so they accept only Keras's "
                              "own classes.")
 
@@ -159,7 +183,7 @@ def check_parameter_count(model, expected: int) -> None:
     )
     if found == 0:
         lines.append("The model has no weights yet: give it an input shape, e.g. keras.Input(...).")
-    raise AssertionError("\n".join(lines))
+    raise CheckFailed("\n".join(lines))
 
 
 def _output_shape(layer) -> str:
@@ -200,14 +224,14 @@ def check_array(name: str, array, shape=None, dtype=None, value_range=None) -> N
     """
     if not hasattr(array, "shape"):
         kind = type(array).__name__
-        raise AssertionError(
+        raise CheckFailed(
             f"{name} should be a NumPy array but is {_article(kind)} {kind} "
             f"(np.asarray({name}) converts it)."
         )
     array = np.asarray(array)  # A tensor or a DataFrame: compare as NumPy would see it.
     problems = array_problems(name, array.shape, array.dtype, array, shape, dtype, value_range)
     if problems:
-        raise AssertionError("\n".join(problems))
+        raise CheckFailed("\n".join(problems))
 
 
 def array_problems(name: str, found_shape, found_dtype, values, shape=None, dtype=None, value_range=None) -> list[str]:
@@ -272,7 +296,7 @@ def check_layer_types(model, expected) -> None:
         detail = f"the model ends there; still expected: {expected[position:]}"
     else:
         detail = f"the model should end there but goes on with {found[position:]}"
-    raise AssertionError(
+    raise CheckFailed(
         f"The model's layers should be\n  {expected}\nbut are\n  {found}\n"
         f"First difference at position {position} (counting from 0): {detail}."
     )
@@ -294,14 +318,14 @@ def check_test_accuracy(trained, x_test, y_test) -> float:
     from .training import accuracy
 
     if trained.problem:
-        raise AssertionError(trained.problem)
+        raise CheckFailed(trained.problem)
     threshold = budget(trained.part).threshold(trained.variant)
     found = accuracy(trained.model, x_test, y_test)
     mode = current_mode().name
     print(f"Test accuracy: {found:.4f} on {len(x_test):,} test images "
           f"({trained.name}; needed: above {threshold:.2f} in {mode} mode)")
     if not found > threshold:
-        raise AssertionError(
+        raise CheckFailed(
             f"Test accuracy {found:.4f} is not above the threshold {threshold:.2f} for "
             f"{trained.name} in {mode} mode. Check the architecture and the training settings, "
             "then run the training cell again."
@@ -330,7 +354,7 @@ def _saved_model_scores(part: str, build, variant: str | None):
     if trained.model is not None:  # What the build function made comes first: weights do not fix it.
         check_keras_model(trained.model, f"What {getattr(build, '__name__', 'the build function')}() returns")
     if trained.problem:
-        raise AssertionError(trained.problem)
+        raise CheckFailed(trained.problem)
     x_test, y_test = load_course_test_data()
     model = trained.model
     model.predict_function = None  # Keras compiles its own predict function, whatever was set before.
@@ -359,7 +383,7 @@ def check_saved_model_accuracy(part: str, build, variant: str | None = None) -> 
           f"{getattr(build, '__name__', 'the network')}() with the weights in {weights_path(part, variant)}; "
           f"needed: above {threshold:.2f} in {mode} mode)")
     if not found > threshold:
-        raise AssertionError(
+        raise CheckFailed(
             f"Test accuracy {found:.4f} is not above the threshold {threshold:.2f} for "
             f"{trained.name} in {mode} mode. Check the architecture and the training settings, "
             "then run the training cell again.")
@@ -581,7 +605,7 @@ def check_history(run: TrainingRun, validation: bool = False) -> None:
     (and with ``validation``, the validation accuracy)."""
     problems = history_problems(training_record(run), validation)
     if problems:
-        raise AssertionError("\n".join(problems))
+        raise CheckFailed("\n".join(problems))
 
 
 def check_training_settings(run: TrainingRun, part: str, loss: str, optimizer: str = "SGD",
@@ -595,4 +619,4 @@ def check_training_settings(run: TrainingRun, part: str, loss: str, optimizer: s
     check_keras_model(run.model, f"The model after {run.name}")
     problems = training_problems(training_record(run), part, budget(part), loss, optimizer, learning_rate)
     if problems:
-        raise AssertionError(f"{run.name}:\n  " + "\n  ".join(problems))
+        raise CheckFailed(f"{run.name}:\n  " + "\n  ".join(problems))

@@ -69,31 +69,57 @@ def quiet_tensorflow():
     return keras
 
 
-def environment_report() -> dict:
-    """Versions and devices: what a bug report or a slow run needs to know."""
-    keras = quiet_tensorflow()
+def _installed_version(package: str) -> str:
+    """The installed version of ``package``, read from its metadata without importing it."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def environment_report(start_tensorflow: bool = True) -> dict:
+    """Versions and devices: what a bug report or a slow run needs to know.
+
+    With ``start_tensorflow=False`` (Part 1, which trains nothing) TensorFlow is not imported, which
+    saves seconds: its version and Keras's come from the installed packages, and ``gpus`` is None
+    (looking for a GPU is TensorFlow's job).
+    """
+    import matplotlib
     import numpy
-    import tensorflow as tf
 
-    gpus = tf.config.list_physical_devices("GPU")
-    return {
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "keras_backend": keras.backend.backend(),
-        "numpy": numpy.__version__,
-        "gpus": [gpu.name for gpu in gpus],
-        "course_mode": os.environ.get("COURSE_MODE", "full (default)"),
-    }
+    report = {"python": platform.python_version()}
+    if start_tensorflow:
+        keras = quiet_tensorflow()
+        import tensorflow as tf
+
+        report.update(tensorflow=tf.__version__, keras=keras.__version__, keras_backend=keras.backend.backend())
+        gpus = [gpu.name for gpu in tf.config.list_physical_devices("GPU")]
+    else:
+        report.update(tensorflow=_installed_version("tensorflow"), keras=_installed_version("keras"))
+        gpus = None
+    report.update(numpy=numpy.__version__, matplotlib=matplotlib.__version__, gpus=gpus,
+                  course_mode=os.environ.get("COURSE_MODE", "full (default)"))
+    return report
 
 
-def print_environment_report() -> dict:
-    """Print :func:`environment_report` as a short table; warn (on stdout) when there is no GPU."""
-    report = environment_report()
+def print_environment_report(part: str | None = None, start_tensorflow: bool = True) -> None:
+    """Print :func:`environment_report` as a short table, with the expected run time of ``part``
+    (e.g. ``"part2_mlp"``) in the current mode; warn (on stdout) when there is no GPU.
+
+    Returns nothing, so that a setup cell ending in this call shows no ``Out[...]``."""
+    from .modes import run_time_report
+
+    report = environment_report(start_tensorflow)
     for name, value in report.items():
-        shown = ", ".join(value) if isinstance(value, list) else value
-        print(f"{name:>14}: {shown if shown else 'none'}")
-    if not report["gpus"]:
+        if value is None:
+            shown = "not looked for here: Parts 2-6 start TensorFlow, which looks for one"
+        else:
+            shown = (", ".join(value) if isinstance(value, list) else value) or "none"
+        print(f"{name:>14}: {shown}")
+    if part is not None:
+        print(f"{'run time':>14}: {run_time_report(part)}")
+    if report["gpus"] == []:
         # stdout, not warnings.warn: stderr would fail an nbgrader cell, and this is no error.
         print(NO_GPU_WARNING)
-    return report

@@ -104,14 +104,18 @@ def _with_accuracy(run: dict) -> dict:
     return run
 
 
-def plot_learning_curves(histories, metrics=("loss", "accuracy"), title=None):
+def plot_learning_curves(histories, metrics=("loss", "accuracy"), title=None, test=None):
     """Plot training (solid) and validation (dashed) curves, one subplot per metric.
 
     ``histories`` is what ``model.fit`` returned, its ``.history`` dict, or a dict
     ``{"run label": history, ...}`` to overlay several runs; each run gets its own colour.
-    Raises ``ValueError`` naming the available metrics when a metric is in no history.
+    ``test``, what ``model.evaluate(..., return_dict=True)`` returned for the trained network on
+    the test images, adds those values as a star after the last epoch: measured once, after
+    training, so a point rather than a curve. Raises ``ValueError`` naming the available metrics
+    when a metric is in no history.
     """
     runs = _runs(histories)
+    test = _with_accuracy(dict(test)) if test is not None else {}
     metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
     available = sorted({key.removeprefix("val_") for run in runs.values() for key in run})
     missing = [m for m in metrics if not any(k in run for run in runs.values()
@@ -134,6 +138,10 @@ def plot_learning_curves(histories, metrics=("loss", "accuracy"), title=None):
                     name = kind if label is None else f"{label} ({kind})"
                     ax.plot(range(1, len(values) + 1), values, linestyle=style, color=colour,
                             label=name)
+        if metric in test:
+            last_epoch = max((len(run.get(metric, ())) for run in runs.values()), default=0)
+            ax.plot([last_epoch], [float(test[metric])], marker="*", markersize=12, linestyle="none",
+                    color="black", label=f"test images, after training ({float(test[metric]):.3f})")
         ax.set(title=metric, xlabel="epoch", ylabel=metric)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # Epochs are whole numbers.
         ax.legend()

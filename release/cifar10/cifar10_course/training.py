@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checks import CheckFailed
 from .plots import class_indices
 
 WEIGHTS_FOLDER = "trained_models"
@@ -191,7 +192,7 @@ def accuracy_of_scores(scores, y) -> float:
         predicted = scores.argmax(axis=1)
         truth = class_indices(y)
     if len(truth) != len(predicted):
-        raise AssertionError(f"There are {len(predicted)} images but {len(truth)} labels.")
+        raise CheckFailed(f"There are {len(predicted)} images but {len(truth)} labels.")
     return float(np.mean(predicted == truth))
 
 

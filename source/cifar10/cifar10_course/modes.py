@@ -104,3 +104,33 @@ def budget(part: str, mode: str | None = None) -> PartBudget:
         raise KeyError(
             f"No budget for part {part!r}; known parts: {', '.join(sorted(chosen.parts))}."
         ) from None
+
+
+# How long running a whole notebook takes on the course's 2-core CPU machines, in each mode: the
+# one place for these figures. The setup cell of every notebook prints its part's line, and a test
+# (tests/test_student_view.py) keeps the notebooks' headers and both READMEs equal to this table.
+# Full mode: the runs behind the accuracy thresholds (README, "Accuracy thresholds and their
+# evidence"). Fast mode: the solution notebooks run one after another with a warm data cache, while
+# other jobs shared the machine (2026-12-06): 5, 13, 27, 24, 46 and 37 s for Parts 1-6.
+RUN_TIMES: dict[str, dict[str, str]] = {
+    "part1_data": {"fast": "about 5 seconds", "full": "about 10 seconds"},
+    "part2_mlp": {"fast": "about 15 seconds", "full": "1 to 5 minutes"},
+    "part3_cnn": {"fast": "about 30 seconds", "full": "about 15 minutes"},
+    "part4_binary": {"fast": "about 30 seconds", "full": "about 15 minutes"},
+    "part5_deeper": {"fast": "about a minute", "full": "about 30 minutes"},
+    "part6_bias": {"fast": "about 40 seconds", "full": "about 10 minutes"},
+}
+
+
+def run_times(part: str) -> str:
+    """Both modes' run times of ``part``, as the notebook headers state them."""
+    times = RUN_TIMES[part]
+    return f"fast mode {times['fast']}; full mode {times['full']}"
+
+
+def run_time_report(part: str, mode: str | None = None) -> str:
+    """What the setup cell prints: the run time in the current (or named) mode, then the other's."""
+    chosen = current_mode(mode).name
+    other = next(name for name in RUN_TIMES[part] if name != chosen)
+    return (f"{RUN_TIMES[part][chosen]} in {chosen} mode on a 2-core CPU "
+            f"({other} mode: {RUN_TIMES[part][other]})")
