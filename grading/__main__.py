@@ -4,7 +4,7 @@
     python -m grading demo [--mode M]  the main job: release, demo submissions, autograde,
                                        feedback, grades CSV and a score table
     python -m grading grade [--workers N | --scheduler ADDRESS] [--force | --retry-failed] [--course DIR]
-                            [--database URL] [--no-sandbox]
+                            [--database URL] [--no-sandbox] [--limits WAY]
                                        autograde every submission in DIR/submitted (default:
                                        the repository root) with several workers at once, each
                                        submission in the sandbox
@@ -77,7 +77,8 @@ def grade(args) -> int:
               "and files (--no-sandbox)", file=sys.stderr)
     try:
         outcomes = grade_all(course, env, workers=args.workers, scheduler=args.scheduler, force=args.force,
-                             retry_failed=args.retry_failed, database=args.database, sandbox=not args.no_sandbox)
+                             retry_failed=args.retry_failed, database=args.database, sandbox=not args.no_sandbox,
+                             limits_way=args.limits)
     except SandboxUnavailable as error:
         print(f"Not grading: {error}\nFix the above (README: 'The sandbox'), or grade without it at your own "
               "risk with --no-sandbox.", file=sys.stderr)
@@ -121,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     parallel.add_argument("--course", default=str(c.REPO), help="the nbgrader course folder")
     parallel.add_argument("--no-sandbox", action="store_true",
                           help="grade without the sandbox (only for code you trust: it runs with your rights)")
+    parallel.add_argument("--limits", choices=("auto", "cgroup-v1", "cgroup-v2", "watchdog"), default="auto",
+                          help="how a submission's memory and processes are bounded: cgroup v1 (root), cgroup v2 "
+                          "(root, or a delegated subtree), or a watchdog (any user); default: the first that works "
+                          "here, in that order")
     parallel.add_argument("--database", help="the gradebook's URL (default: the course's gradebook.db, "
                           "SQLite); e.g. postgresql+psycopg://user@host/gradebook")
     notes = commands.add_parser("feedback", help="every student's feedback, one bounded run each")

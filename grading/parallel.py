@@ -24,9 +24,12 @@ of sequential grading.
   operator, a lost Dask worker) is an infrastructure failure and is retried, up to
   :data:`ATTEMPTS` times; an nbgrader run that fails by itself is the submission's failure and is
   recorded with its reason, without retrying.
-- The sandbox (:mod:`grading.sandbox`): every submission gets its own cgroups (one for its
-  kernels, one for the checker) and its kernels start inside bubblewrap; grading refuses to start
-  where that cannot be set up, unless the caller passes ``sandbox=False`` (``--no-sandbox``). A
+- The sandbox (:mod:`grading.sandbox`): every submission gets its own bounds on memory and
+  processes (one for its kernels, one for the checker: cgroups where the grader may create them,
+  else a watchdog) and its kernels start inside bubblewrap; a grader without root runs each
+  nbgrader process in namespaces of its own (:func:`grading.sandbox.grader_namespace`). Grading
+  refuses to start where that cannot be set up, unless the caller passes ``sandbox=False``
+  (``--no-sandbox``). A
   submission also has a wall-clock budget (:data:`SUBMISSION_BUDGET_SECONDS`): past it, its
   grading is stopped and recorded as failed.
 - Telemetry: wall time, peak memory, attempts, cell timeouts, kernel deaths, sandbox violations
@@ -114,6 +117,7 @@ class Settings:
     database: str
     env: dict
     limits: sb.Limits | None = None  # None: no sandbox
+    way: sb.Way | None = None  # how the limits are enforced (grading.sandbox.choose)
     read_only: tuple = ()  # paths kernels may read besides Python (the data and its cache)
     budget_seconds: int = SUBMISSION_BUDGET_SECONDS
     nbgrader_options: tuple = ()  # e.g. ("--Execute.timeout=20",)
@@ -137,17 +141,20 @@ def grade_one(course: str, student: str, settings: Settings) -> dict:
     shown, found = signals.shown_accuracies(staged, expected), signals.digests(staged, expected)
     c.forget_grading(course_path, student, settings.database)
     env = dict(settings.env)
-    groups, mounts = [], None
+    groups, mounts, namespace = [], None, []
     with tempfile.NamedTemporaryFile("r", prefix="grading-events-", suffix=".jsonl") as events:
         env[EVENTS_ENV] = events.name
         if settings.limits is not None:
             name = re.sub(r"[^\w.-]", "_", student)
-            groups = [sb.Cgroup.create(name, settings.limits),
-                      sb.Cgroup.create(f"{name}-checker", settings.limits, memory_mb=settings.limits.checker_memory_mb)]
             mounts = sb.mounts_folder()
-            env[sb.SANDBOX_ENV] = sb.Sandbox(groups[0].path, settings.limits, list(settings.read_only),
-                                             checker_cgroup=groups[1].path, mounts=str(mounts)).to_env()
-        command = [sys.executable, "-m", "grading.measure", sys.executable, "-m", "grading.run_nbgrader", "autograde",
+            groups = [settings.way.create(name, settings.limits, mounts),
+                      settings.way.create(f"{name}-checker", settings.limits, mounts,
+                                          memory_mb=settings.limits.checker_memory_mb)]
+            env[sb.SANDBOX_ENV] = sb.Sandbox(groups[0].to_dict(), settings.limits, list(settings.read_only),
+                                             checker_group=groups[1].to_dict(), mounts=str(mounts)).to_env()
+            namespace = sb.grader_namespace()  # where a grader without root may mount the kernels' tmpfs
+        command = [sys.executable, "-m", "grading.measure", *namespace, sys.executable, "-m", "grading.run_nbgrader",
+                   "autograde",
                    c.ASSIGNMENT, "--force", f"--student={student}", f"--CourseDirectory.submitted_directory={STAGED}",
                    *c.database_option(settings.database), *settings.nbgrader_options]
         start = time.perf_counter()
@@ -197,6 +204,7 @@ def violations(events: list[dict], counters: dict) -> str:
     found = Counter()
     found["memory limit"] += counters.get("memory_kills", 0)
     found["refused forks"] += counters.get("refused_forks", 0)
+    found["process limit"] += counters.get("process_kills", 0)  # the watchdog killed a kernel over the cap
     for event in events:
         if event["event"] == "kernel_death" and "CPU time" in event.get("reason", ""):
             found["CPU time limit"] += 1
@@ -283,7 +291,7 @@ def grade_all(course: Path, env: dict, workers: int | None = None, scheduler: st
               students: list[str] | None = None, database: str | None = None,
               force: bool = False, retry_failed: bool = False, progress: bool = True, sandbox: bool = True,
               limits: sb.Limits | None = None, budget_seconds: int = SUBMISSION_BUDGET_SECONDS,
-              nbgrader_options: tuple = ()) -> list[Outcome]:
+              nbgrader_options: tuple = (), limits_way: str = "auto") -> list[Outcome]:
     """Grade the submissions of ``students`` (default: every one in ``submitted/``).
 
     ``workers`` local threads each drive one nbgrader process (default: one per CPU); with
@@ -292,22 +300,27 @@ def grade_all(course: Path, env: dict, workers: int | None = None, scheduler: st
     ``unchanged`` if it was graded, ``failed`` again (with the earlier reason) if that grading
     failed; ``retry_failed`` grades those failed ones again, ``force`` every one. Each submission runs in the sandbox
     with ``limits`` (default: :class:`grading.sandbox.Limits`, with the CPUs shared among the
-    workers); ``sandbox=False`` grades without it. Raises :class:`grading.sandbox.SandboxUnavailable`
-    when the sandbox cannot be set up here. Writes ``grading_report.csv`` into the course folder and
+    workers), enforced as ``limits_way`` says (``auto``, or one of :data:`grading.sandbox.WAYS`;
+    the progress output names the way chosen and why); ``sandbox=False`` grades without it. Raises
+    :class:`grading.sandbox.SandboxUnavailable` when the sandbox cannot be set up here. Writes ``grading_report.csv`` into the course folder and
     returns the outcomes in the order of ``students``.
     """
     course = Path(course).resolve()
     students = submitted(course) if students is None else list(students)
+    way = None
     if sandbox:
-        found = sb.problems()
+        found = sb.problems(limits_way)
         if found:
             raise sb.SandboxUnavailable("the sandbox for students' code cannot be set up on this machine:\n  - "
                                         + "\n  - ".join(found))
         if limits is None:
             limits = sb.Limits(cpu_cores=max(1.0, (os.cpu_count() or 1) / (workers or os.cpu_count() or 1)))
+        way = sb.choose(limits_way)
+        if progress:
+            print(f"limits: {way.name} ({way.why})", file=sys.stderr, flush=True)
     env = dict(env)
     read_only = tuple(_data_paths(env)) if sandbox else ()
-    settings = Settings(database or database_url(course), env, limits if sandbox else None, read_only,
+    settings = Settings(database or database_url(course), env, limits if sandbox else None, way, read_only,
                         budget_seconds, tuple(nbgrader_options))
     outcomes: dict[str, Outcome] = {}
     todo = []

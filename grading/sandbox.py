@@ -1,4 +1,4 @@
-"""A sandbox for students' kernels without Docker: bubblewrap, cgroups, a private tmpfs and limits.
+"""A sandbox for students' kernels without Docker: bubblewrap, bounds on resources, a private tmpfs and limits.
 
 :class:`SandboxedKernelManager` starts every kernel of a submission inside
 
@@ -14,10 +14,15 @@
   ``/tmp`` and home, and its socket files. The grader never reads anything the kernel wrote there;
   it is unmounted when the kernel ends. So the kernel cannot fill the disk, leave files behind, or
   plant links for the grader to follow. The submitted weights (``trained_models/``) are read-only
-  in the copy: a cell that tries to retrain and overwrite them fails, visibly.
-- a **cgroup** per submission (cgroup v1 controllers ``memory``, ``pids`` and ``cpu``): a memory
-  cap (exceeding it kills the kernel, which is graded as it is), a cap on processes and threads
-  (a fork bomb fails to fork), and a CPU share (cores per submission);
+  in the copy: a cell that tries to retrain and overwrite them fails, visibly. A grader without
+  root runs its nbgrader process in a user and mount namespace of its own
+  (:func:`grader_namespace`), where it may mount a tmpfs; the mounts vanish with the process.
+- **bounds** on memory and processes per submission (:class:`Bounds`), one of three ways, chosen
+  by :func:`choose`: a cgroup v1 group (:class:`CgroupV1`, root), a cgroup v2 group
+  (:class:`CgroupV2`, root on a v2 machine, or a user in a delegated subtree), or a
+  :class:`Watchdog` (anyone: per-process limits and a thread that samples the kernel's processes
+  and kills them over a cap). Exceeding the memory cap kills the kernel, which is graded as it
+  is; a fork bomb fails to fork, or is killed; cgroups also give a CPU share (cores per submission).
 - **prlimit** (util-linux): CPU seconds per kernel (so per notebook), the size of any file written.
 
 Kernels start with ``PYTHONSAFEPATH`` and the notebook's folder appended to the end of
@@ -26,8 +31,8 @@ imports (``numpy.py``, ``ipykernel_launcher.py``), and nothing of the student's 
 grader has connected to the kernel's sockets.
 
 The checker (:mod:`grading.checker`), which decides the scores, runs in a sandbox of the same kind
-(:func:`checker_command`), with its own cgroup: it never runs a student's code, but it reads what
-a student's kernel produced.
+(:func:`checker_command`), with bounds of its own: it never runs a student's code, but it reads
+what a student's kernel produced.
 
 Wall-clock budgets per cell and notebook and the output cap belong to the executor
 (:mod:`grading.execute`); the budget per submission to :mod:`grading.parallel`.
@@ -38,14 +43,17 @@ submission; without it, kernels start unconfined, as in plain ``nbgrader autogra
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -57,6 +65,13 @@ from grading.kernels import IpcKernelManager
 SANDBOX_ENV = "GRADING_SANDBOX"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CONTROLLERS = ("memory", "pids", "cpu")
+WAYS = ("cgroup-v1", "cgroup-v2", "watchdog")
+# A delegated cgroup v2 subtree: the grader moves itself into this leaf (a group with controllers
+# enabled for its children may hold no process), and the submissions' groups go beside it.
+GRADER_LEAF = "grading-grader"
+# How often the watchdog looks at a kernel's processes. A memory cap can be overshot by what the
+# kernel allocates in one interval (about 0.1 s), or longer on a machine too busy to run it.
+SAMPLE_SECONDS = 0.1
 # What a kernel may read besides Python: the dynamic loader's cache, users and groups (Python
 # looks up its user), time zones and fonts (Matplotlib).
 SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/localtime", "/etc/fonts")
@@ -78,24 +93,24 @@ KERAS_CIFAR10_ARCHIVE = "cifar-10-batches-py-target_archive"
 class Limits:
     """What one submission may use. Kernels of a submission run one after the other."""
 
-    memory_mb: int = 6144  # the whole submission's cgroup: kernel, its children, its private mount
+    memory_mb: int = 6144  # the whole submission's group: kernel, its children (with cgroups: its private mount)
     processes: int = 512  # processes and threads (TensorFlow starts dozens of threads)
-    cpu_cores: float = 1.0  # CPU share of the submission
+    cpu_cores: float = 1.0  # CPU share of the submission (cgroups only)
     cpu_seconds: int = 900  # CPU time of one kernel, i.e. one notebook
     file_mb: int = 512  # the largest file a kernel may write
     disk_mb: int = 1024  # a kernel's private mount: its copy of the folder, /tmp and home
     files: int = 20_000  # files and folders in a kernel's private mount
-    checker_memory_mb: int = 4096  # the checker's own cgroup
+    checker_memory_mb: int = 4096  # the checker's own group
 
 
 @dataclass
 class Sandbox:
-    """One submission's sandbox: its cgroups, limits and what its kernels may read."""
+    """One submission's sandbox: its bounds, limits and what its kernels may read."""
 
-    cgroup: str  # path below each controller, e.g. "grading/demo_x-1a2b"
+    group: dict  # the kernels' bounds (Bounds.to_dict())
     limits: Limits = field(default_factory=Limits)
     read_only: list[str] = field(default_factory=list)  # extra paths to show read-only (the data)
-    checker_cgroup: str | None = None
+    checker_group: dict | None = None  # the checker's bounds
     mounts: str | None = None  # the folder of the submission's private mounts (see mounts_folder)
 
     def to_env(self) -> str:
@@ -104,8 +119,14 @@ class Sandbox:
     @classmethod
     def from_env(cls, text: str) -> Sandbox:
         data = json.loads(text)
-        return cls(data["cgroup"], Limits(**data["limits"]), data["read_only"], data.get("checker_cgroup"),
+        return cls(data["group"], Limits(**data["limits"]), data["read_only"], data.get("checker_group"),
                    data.get("mounts"))
+
+    def kernels(self) -> Bounds:
+        return bounds(self.group)
+
+    def checker(self) -> Bounds | None:
+        return bounds(self.checker_group) if self.checker_group else None
 
 
 def current() -> Sandbox | None:
@@ -118,40 +139,59 @@ class SandboxUnavailable(RuntimeError):
     """The sandbox cannot be set up on this machine; the message says why and what to install."""
 
 
-def problems() -> list[str]:
-    """Why the sandbox cannot run here (empty when it can), each with what to do about it."""
+def problems(way: str = "auto") -> list[str]:
+    """Why the sandbox cannot run here with limits enforced the ``way`` asked for (one of
+    :data:`WAYS`, or ``auto``); empty when it can. Each problem says what to do about it."""
     found = []
-    if shutil.which("bwrap") is None:
-        found.append("bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)")
-    if shutil.which("prlimit") is None:
-        found.append("prlimit is missing (Debian/Ubuntu: apt-get install util-linux)")
+    tools = {"bwrap": "bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)",
+             "prlimit": "prlimit is missing (Debian/Ubuntu: apt-get install util-linux)"}
+    if grader_namespace():
+        tools["unshare"] = "unshare is missing (Debian/Ubuntu: apt-get install util-linux)"
+    found += [message for tool, message in tools.items() if shutil.which(tool) is None]
     if not found:
-        trial = subprocess.run(["bwrap", *_namespaces(), "--ro-bind", "/", "/", "true"], capture_output=True, text=True)
-        if trial.returncode != 0:
-            found.append("bubblewrap cannot create namespaces here (" + trial.stderr.strip()
-                         + "); run as root or allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)")
+        found += _trial_problems()
     try:
-        PrivateMount.create(Limits(disk_mb=1, files=16)).remove()
-    except OSError as error:
-        found.append(f"cannot mount a private tmpfs for a kernel ({error}); run the grader as root")
-    for controller in CONTROLLERS:
-        folder = CGROUP_ROOT / controller
-        if not (folder / "cgroup.procs").exists():
-            found.append(f"the cgroup v1 '{controller}' controller is not mounted at {folder} (cgroup v2-only "
-                         "machines are not supported yet)")
-            continue
-        trial = folder / f"grading-check-{uuid.uuid4().hex[:8]}"
-        try:
-            trial.mkdir(parents=True)
-            trial.rmdir()
-        except OSError as error:
-            found.append(f"cannot create a cgroup under {folder} ({error.strerror}); run the grader as root")
+        choose(way)
+    except SandboxUnavailable as error:
+        found.append(str(error))
     hidden = Path(__file__).resolve().parent
     for root in _python_roots():
         if hidden == root or root in hidden.parents:
             found.append(f"the grader's code ({hidden}, the hidden tests) lies inside {root}, which kernels can read: "
                          "install the course with `pip install -e .` (tools/setup_env.sh does) so that it stays outside")
     return found
+
+
+def _trial_problems() -> list[str]:
+    """Mount a tiny private tmpfs and start bubblewrap as grading will (in the grader's own
+    namespace without root); what went wrong, if anything."""
+    found = []
+    namespace = grader_namespace()
+    folder = Path(tempfile.mkdtemp(prefix="trial-", dir=_runtime_root()))
+    try:
+        mount = f"mount -t tmpfs -o size=1m,nr_inodes=16,mode=0700 tmpfs {shlex.quote(str(folder))}"
+        trial = subprocess.run([*namespace, "sh", "-c", f"{mount} && umount {shlex.quote(str(folder))}"],
+                               capture_output=True, text=True)
+        if trial.returncode != 0:
+            found.append(f"cannot mount a private tmpfs for a kernel ({trial.stderr.strip()}); "
+                         + ("allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1; on "
+                            "Ubuntu 24.04 also kernel.apparmor_restrict_unprivileged_userns=0)" if namespace
+                            else "run the grader as root, or as an ordinary user"))
+    finally:
+        folder.rmdir()
+    trial = subprocess.run([*namespace, "bwrap", *_namespaces(), "--ro-bind", "/", "/", "true"],
+                           capture_output=True, text=True)
+    if trial.returncode != 0:
+        found.append("bubblewrap cannot create namespaces here (" + trial.stderr.strip()
+                     + "); run as root or allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)")
+    return found
+
+
+def grader_namespace() -> list[str]:
+    """The command prefix under which a grader without root runs each submission's nbgrader
+    process: a user and mount namespace of its own (util-linux ``unshare``), in which it is root
+    over nothing but those namespaces and may mount the kernels' private tmpfs. Empty for root."""
+    return [] if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", "--mount", "--"]
 
 
 def _namespaces() -> list[str]:
@@ -165,20 +205,193 @@ def _python_roots() -> list[Path]:
     return sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parents[1]})
 
 
-class Cgroup:
+# -- how limits are enforced ------------------------------------------------------------------------
+
+@dataclass
+class Way:
+    """How this machine enforces a submission's limits (one of :data:`WAYS`) and why that way."""
+
+    name: str
+    why: str
+    v2_root: str | None = None  # cgroup v2: the hierarchy's mount
+    v2_parent: str | None = None  # cgroup v2: where the groups go, below v2_root
+    v2_controllers: tuple = ()  # cgroup v2: the controllers enabled for them
+    v2_delegated: bool = False  # cgroup v2: a user's delegated subtree (the grader moves into a leaf)
+
+    def create(self, name: str, limits: Limits, folder: Path, memory_mb: int | None = None) -> Bounds:
+        """New bounds for one submission's kernels (or its checker, with ``memory_mb``); the
+        watchdog keeps its counters in ``folder``."""
+        memory = memory_mb or limits.memory_mb
+        if self.name == "cgroup-v1":
+            return CgroupV1.create(name, limits, memory)
+        if self.name == "cgroup-v2":
+            _prepare_v2(self)
+            return CgroupV2.create(Path(self.v2_root) / self.v2_parent, name, limits, memory, self.v2_controllers)
+        return Watchdog.create(folder, name, limits, memory)
+
+
+def choose(requested: str = "auto", root: Path = CGROUP_ROOT, own: str | None = None) -> Way:
+    """The way to enforce limits here: ``requested`` (one of :data:`WAYS`), or with ``auto`` the
+    first that works of cgroup v1, cgroup v2 and the watchdog. ``root`` is where cgroups are
+    mounted and ``own`` the grader's cgroup v2 group (default: from ``/proc/self/cgroup``); tests
+    point them at a fake tree. Raises :class:`SandboxUnavailable` when the way asked for cannot work."""
+    if requested not in ("auto", *WAYS):
+        raise SandboxUnavailable(f"no way to enforce limits called {requested!r} (one of auto, {', '.join(WAYS)})")
+    v1 = _v1_problem(root)
+    if requested in ("auto", "cgroup-v1") and v1 is None:
+        return Way("cgroup-v1", f"root, with cgroup v1's memory, pids and cpu controllers in {root}")
+    v2 = _v2_way(root, own)
+    if requested in ("auto", "cgroup-v2") and isinstance(v2, Way):
+        return v2
+    if requested == "watchdog":
+        return Way("watchdog", "asked for (--limits watchdog)")
+    if requested == "auto":
+        return Way("watchdog", f"no writable cgroup: {v1}; {v2}")
+    raise SandboxUnavailable(f"limits cannot be enforced with {requested}: {v1 if requested == 'cgroup-v1' else v2}")
+
+
+def _v1_problem(root: Path) -> str | None:
+    """Why cgroup v1 cannot be used here, or None."""
+    if os.geteuid() != 0:
+        return "cgroup v1 needs root"
+    for controller in CONTROLLERS:
+        folder = root / controller
+        if not (folder / "cgroup.procs").exists():
+            return f"no cgroup v1 '{controller}' controller at {folder}"
+        trial = folder / f"grading-check-{uuid.uuid4().hex[:8]}"
+        try:
+            trial.mkdir(parents=True)
+            trial.rmdir()
+        except OSError as error:
+            return f"cannot create a cgroup under {folder} ({error.strerror})"
+    return None
+
+
+def _v2_way(root: Path, own: str | None) -> Way | str:
+    """The cgroup v2 way here (root: groups in ``grading/``; a user: groups in the delegated
+    subtree the grader runs in), or why there is none."""
+    if not (root / "cgroup.controllers").is_file():
+        return f"{root} is not a cgroup v2 hierarchy"
+    delegated = own is not None or os.geteuid() != 0
+    if delegated:
+        own = (own or _own_cgroup()).strip("/")
+        if Path(own).name == GRADER_LEAF:  # this process already moved itself into its leaf
+            own = str(Path(own).parent)
+        parent, folder = own, root / own
+        where = f"your cgroup /{own}"
+    else:
+        parent, folder = "grading", root
+        where = f"{root}"
+    available = (folder / "cgroup.controllers").read_text().split() if (folder / "cgroup.controllers").is_file() else []
+    missing = [controller for controller in ("memory", "pids") if controller not in available]
+    if missing:
+        return f"{where} offers no {' or '.join(missing)} controller"
+    writable = [folder, folder / "cgroup.procs", folder / "cgroup.subtree_control"]
+    if not all(os.access(path, os.W_OK) for path in writable):
+        return (f"{where} is not delegated to you (start the grader with systemd-run --user --scope -p Delegate=yes)"
+                if delegated else f"{where} is not writable")
+    controllers = tuple(controller for controller in CONTROLLERS if controller in available)
+    why = (f"{'the delegated subtree ' + where if delegated else 'root, in ' + str(root / parent)}, with "
+           + " ".join(controllers) + (" (no cpu controller: no CPU share)" if "cpu" not in controllers else ""))
+    return Way("cgroup-v2", why, str(root), parent, controllers, delegated)
+
+
+def _own_cgroup() -> str:
+    """This process's cgroup v2 group, from ``/proc/self/cgroup`` (the line ``0::/path``)."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        if line.startswith("0::"):
+            return line[3:]
+    return "/"
+
+
+_PREPARED: set[str] = set()
+
+
+def _prepare_v2(way: Way) -> None:
+    """Once per process: enable the controllers for the submissions' groups; in a delegated
+    subtree, first move the grader's processes into a leaf of their own (a group whose children
+    have controllers may hold no process itself)."""
+    folder = Path(way.v2_root) / way.v2_parent
+    if str(folder) in _PREPARED:
+        return
+    enable = " ".join(f"+{controller}" for controller in way.v2_controllers)
+    if way.v2_delegated:
+        leaf = folder / GRADER_LEAF
+        leaf.mkdir(exist_ok=True)
+        for pid in (folder / "cgroup.procs").read_text().split():
+            try:
+                (leaf / "cgroup.procs").write_text(pid)
+            except OSError:  # a process that ended meanwhile
+                pass
+    else:
+        (Path(way.v2_root) / "cgroup.subtree_control").write_text(enable)
+        folder.mkdir(exist_ok=True)
+    (folder / "cgroup.subtree_control").write_text(enable)
+    _PREPARED.add(str(folder))
+
+
+class Bounds:
+    """How the processes of one submission's kernels (or of its checker) are held to its limits.
+
+    :meth:`launch` wraps the command that starts a kernel or the checker (outside bubblewrap),
+    :meth:`inside` the command bubblewrap runs; :meth:`started` is told the pid of what
+    :meth:`launch` started. :meth:`counters` says what the bounds did so far: ``memory_kills``
+    (out-of-memory kills), ``refused_forks``, ``process_kills`` (the watchdog killed a kernel over
+    the process cap) and ``peak_memory_mb``.
+    """
+
+    way = ""
+
+    def to_dict(self) -> dict:
+        return {"way": self.way, **vars(self)}
+
+    def launch(self, command: list[str]) -> list[str]:
+        return command
+
+    def inside(self, command: list[str]) -> list[str]:
+        return command
+
+    def started(self, pid: int) -> None:
+        pass
+
+    def counters(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    def kill_all(self) -> None:
+        """Kill whatever still runs in the group (a fork bomb's leftovers), and wait until it is gone."""
+
+    def remove(self) -> None:
+        """Kill whatever still runs in the group, then delete it."""
+
+
+def bounds(data: dict) -> Bounds:
+    """The bounds that :meth:`Bounds.to_dict` described."""
+    data = dict(data)
+    kind = {"cgroup-v1": CgroupV1, "cgroup-v2": CgroupV2, "watchdog": Watchdog}[data.pop("way")]
+    made = kind.__new__(kind)
+    vars(made).update(data)
+    return made
+
+
+class CgroupV1(Bounds):
     """A cgroup v1 group of the same path under the memory, pids and cpu controllers."""
 
-    def __init__(self, path: str):
-        self.path = path
-        self.folders = {controller: CGROUP_ROOT / controller / path for controller in CONTROLLERS}
+    way = "cgroup-v1"
+
+    def __init__(self, path: str, root: str = str(CGROUP_ROOT)):
+        self.path, self.root = path, root
+
+    @property
+    def folders(self) -> dict[str, Path]:
+        return {controller: Path(self.root) / controller / self.path for controller in CONTROLLERS}
 
     @classmethod
-    def create(cls, name: str, limits: Limits, memory_mb: int | None = None) -> Cgroup:
+    def create(cls, name: str, limits: Limits, memory_mb: int) -> CgroupV1:
         group = cls(f"grading/{name}-{uuid.uuid4().hex[:8]}")
         for folder in group.folders.values():
             folder.mkdir(parents=True)
         memory = group.folders["memory"]
-        limit = str((memory_mb or limits.memory_mb) * 2**20)
+        limit = str(memory_mb * 2**20)
         (memory / "memory.limit_in_bytes").write_text(limit)
         if (memory / "memory.memsw.limit_in_bytes").exists():  # swap counts too, where there is swap
             (memory / "memory.memsw.limit_in_bytes").write_text(limit)
@@ -188,12 +401,11 @@ class Cgroup:
         (group.folders["cpu"] / "cpu.cfs_quota_us").write_text(str(int(limits.cpu_cores * period)))
         return group
 
-    def join_command(self) -> str:
-        """Shell words that move the shell running them into this group."""
-        return "; ".join(f"echo $$ > {shlex.quote(str(folder / 'cgroup.procs'))}" for folder in self.folders.values())
+    def launch(self, command: list[str]) -> list[str]:
+        join = "; ".join(f"echo $$ > {shlex.quote(str(folder / 'cgroup.procs'))}" for folder in self.folders.values())
+        return ["sh", "-c", f"{join}; exec {shlex.join(command)}"]
 
     def counters(self) -> dict[str, int]:
-        """Out-of-memory kills, refused forks and the peak memory (MB) so far."""
         oom = (self.folders["memory"] / "memory.oom_control").read_text()
         events = (self.folders["pids"] / "pids.events").read_text()
         return {
@@ -203,30 +415,98 @@ class Cgroup:
         }
 
     def kill_all(self) -> None:
-        """Kill whatever still runs in the group (a fork bomb's leftovers), and wait until it is gone."""
-        for _ in range(50):
-            pids = [int(pid) for pid in (self.folders["pids"] / "cgroup.procs").read_text().split()]
-            if not pids:
-                break
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.1)
+        _kill_members(self.folders["pids"])
 
     def remove(self) -> None:
-        """Kill whatever still runs in the group, then delete it."""
         self.kill_all()
         for folder in self.folders.values():
-            for _ in range(50):
-                try:
-                    folder.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:  # the last processes are still exiting
-                    time.sleep(0.1)
+            _remove_group(folder)
+
+
+class CgroupV2(Bounds):
+    """A cgroup v2 group: ``memory.max`` (and ``memory.swap.max`` 0 where there is swap),
+    ``pids.max`` and ``cpu.max`` where the cpu controller is enabled."""
+
+    way = "cgroup-v2"
+
+    def __init__(self, folder: str, record: str | None = None):
+        self.folder = folder
+        self.record = record  # where the peak memory is sampled to, on kernels without memory.peak
+
+    @classmethod
+    def create(cls, parent: Path, name: str, limits: Limits, memory_mb: int, controllers: tuple) -> CgroupV2:
+        folder = parent / f"{name}-{uuid.uuid4().hex[:8]}"
+        folder.mkdir()
+        (folder / "memory.max").write_text(str(memory_mb * 2**20))
+        if (folder / "memory.swap.max").exists():
+            (folder / "memory.swap.max").write_text("0")
+        (folder / "pids.max").write_text(str(limits.processes))
+        if "cpu" in controllers:
+            period = 100_000
+            (folder / "cpu.max").write_text(f"{int(limits.cpu_cores * period)} {period}")
+        group = cls(str(folder))
+        if not (folder / "memory.peak").exists():  # before Linux 5.19
+            group.record = str(folder.parent / f".{folder.name}-peak")
+        return group
+
+    def launch(self, command: list[str]) -> list[str]:
+        return ["sh", "-c", f"echo $$ > {shlex.quote(str(Path(self.folder) / 'cgroup.procs'))}; exec {shlex.join(command)}"]
+
+    def started(self, pid: int) -> None:
+        if self.record is not None:
+            folder = Path(self.folder)
+            _Sampler(pid, lambda processes: _Record(self.record).peak(int((folder / "memory.current").read_text()))).start()
+
+    def counters(self) -> dict[str, int]:
+        folder = Path(self.folder)
+        peak = folder / "memory.peak"
+        return {
+            "memory_kills": _field(_read(folder / "memory.events"), "oom_kill"),
+            "refused_forks": _field(_read(folder / "pids.events"), "max"),
+            "peak_memory_mb": (int(peak.read_text()) // 2**20 if peak.exists()
+                               else _Record(self.record).read().get("peak_memory_mb", 0) if self.record else 0),
+        }
+
+    def kill_all(self) -> None:
+        folder = Path(self.folder)
+        if (folder / "cgroup.kill").exists():  # Linux 5.14: the kernel kills every member at once
+            (folder / "cgroup.kill").write_text("1")
+        _kill_members(folder)
+
+    def remove(self) -> None:
+        self.kill_all()
+        _remove_group(Path(self.folder))
+        if self.record:
+            Path(self.record).unlink(missing_ok=True)
+
+
+def _kill_members(folder: Path) -> None:
+    """SIGKILL every process listed in the group ``folder``'s ``cgroup.procs`` until none is left."""
+    for _ in range(50):
+        pids = [int(pid) for pid in _read(folder / "cgroup.procs").split()]  # none once the group is gone
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.1)
+
+
+def _remove_group(folder: Path) -> None:
+    for _ in range(50):
+        try:
+            folder.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:  # the last processes are still exiting
+            time.sleep(0.1)
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
 
 
 def _field(text: str, name: str) -> int:
@@ -237,12 +517,224 @@ def _field(text: str, name: str) -> int:
     return 0
 
 
+
+class Watchdog(Bounds):
+    """Bounds without any cgroup, for a grader that may create none.
+
+    - ``prlimit --nproc`` inside bubblewrap caps the kernel's processes and threads. Linux counts
+      them per user namespace, so the cap covers the kernel's own tree exactly; it binds only where
+      the grader is not root (root's processes are exempt from RLIMIT_NPROC, in any namespace).
+    - a thread of the process that started the kernel (:class:`_Sampler`) looks at the kernel's
+      processes every :data:`SAMPLE_SECONDS` (the tree below the process it started, read from
+      ``/proc``) and kills the whole tree when their resident memory exceeds the cap (counting
+      pages that forked copies share once), or when they are more than the process cap (the only
+      process cap for a root grader). Killing the first process of the kernel's PID namespace
+      takes every other one with it at once, a fork bomb's too.
+
+    What it did goes into a small JSON file (:class:`_Record`) that :meth:`counters` reads, with a
+    cgroup's counters, so the student's message and the report are the same. A sampled cap can be
+    overshot by what a kernel allocates within one interval (more on a machine too busy to run
+    the thread on time); a private mount's files count towards its own quota, not the memory cap;
+    there is no CPU share.
+    """
+
+    way = "watchdog"
+
+    def __init__(self, record: str, memory_mb: int, processes: int, refused_at_cap: bool):
+        self.record, self.memory_mb, self.processes = record, memory_mb, processes
+        self.refused_at_cap = refused_at_cap  # the kernel's RLIMIT_NPROC binds (a grader without root)
+
+    @classmethod
+    def create(cls, folder: Path, name: str, limits: Limits, memory_mb: int) -> Watchdog:
+        record = folder / f"{name}-{uuid.uuid4().hex[:8]}.watchdog.json"
+        _Record(str(record)).write({"memory_kills": 0, "refused_forks": 0, "process_kills": 0, "peak_memory_mb": 0})
+        return cls(str(record), memory_mb, limits.processes, os.geteuid() != 0)
+
+    def inside(self, command: list[str]) -> list[str]:
+        return ["prlimit", f"--nproc={self.processes}", "--", *command]
+
+    def started(self, pid: int) -> None:
+        record, cap, lock = _Record(self.record), self.memory_mb * 2**20, threading.Lock()
+        state = {"killed": False, "at_cap": False}
+
+        def kill(counter: str) -> bool:  # one kill per kernel, under one name, recorded before it happens
+            with lock:
+                if state["killed"]:
+                    return False
+                state["killed"] = True
+            record.add(counter)
+            return True
+
+        def tasks(processes: list[_Process]) -> int:
+            return sum(process.threads for process in processes[1:])  # below the grader's own launcher
+
+        def count(processes: list[_Process]) -> bool:
+            if tasks(processes) > self.processes:
+                return kill("process_kills")
+            at_cap = tasks(processes) >= self.processes  # forks fail while it stays there: count that once
+            if self.refused_at_cap and at_cap and not state["at_cap"]:
+                record.add("refused_forks")
+            state["at_cap"] = at_cap
+            return False
+
+        def measure(processes: list[_Process]) -> bool:
+            if tasks(processes) > self.processes:  # a fork bomb's copies fill memory too: name the cause
+                return kill("process_kills")
+            memory = sum(process.resident for process in processes)
+            if memory > cap:  # forked copies share pages that each one's resident size counts
+                memory = sum(_proportional(process) for process in processes)
+            record.peak(memory)
+            return memory > cap and kill("memory_kills")
+
+        _WATCHED.setdefault(self.record, []).append((pid, _start_time(pid)))
+        # Two threads: reading proportional sizes waits on every process that forks, and must not
+        # delay the count that stops a fork bomb.
+        _Sampler(pid, count, limit=self.processes).start()
+        _Sampler(pid, measure).start()
+
+    def counters(self) -> dict[str, int]:
+        return _Record(self.record).read()
+
+    def kill_all(self) -> None:
+        for pid, start_time in _WATCHED.pop(self.record, []):
+            for _ in range(50):
+                processes = _tree(pid, start_time)
+                if processes is None:
+                    break
+                _kill_tree(processes)
+                time.sleep(0.1)
+
+    def remove(self) -> None:
+        self.kill_all()
+        Path(self.record).unlink(missing_ok=True)
+
+
+# The launchers each watchdog record's samplers watch in this process: (pid, start time).
+_WATCHED: dict[str, list[tuple[int, int | None]]] = {}
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass
+class _Process:
+    pid: int
+    threads: int
+    resident: int  # bytes
+
+
+class _Record:
+    """Counters kept by the grader in a JSON file (a watchdog's, or a cgroup v2 group's sampled
+    peak): replaced whole on every change, changes serialised within the process."""
+
+    lock = threading.Lock()
+
+    def __init__(self, path: str):
+        self.path = Path(path)
+
+    def read(self) -> dict:
+        return json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    def write(self, values: dict) -> None:
+        staging = self.path.with_name(self.path.name + ".new")
+        staging.write_text(json.dumps(values))
+        os.replace(staging, self.path)
+
+    def add(self, name: str) -> None:
+        with self.lock:
+            values = self.read()
+            self.write({**values, name: values.get(name, 0) + 1})
+
+    def peak(self, memory: int) -> None:
+        with self.lock:
+            values = self.read()
+            if memory // 2**20 > values.get("peak_memory_mb", 0):
+                self.write({**values, "peak_memory_mb": memory // 2**20})
+
+
+class _Sampler(threading.Thread):
+    """Calls ``look(processes)`` every :data:`SAMPLE_SECONDS` with the process tree below ``pid``
+    (``pid`` first, then top-down) until ``pid`` ends; kills the tree when ``look`` returns True.
+    With ``limit``, a tree of more than ``limit`` threads below ``pid`` is not walked further."""
+
+    def __init__(self, pid: int, look, limit: int | None = None):
+        super().__init__(daemon=True, name=f"grading-sampler-{pid}")
+        self.pid, self.look, self.limit = pid, look, limit
+        self.start_time = _start_time(pid)
+
+    def run(self) -> None:
+        while (processes := _tree(self.pid, self.start_time, self.limit)) is not None:
+            try:
+                kill = self.look(processes)
+            except OSError:  # its group or record is gone: the submission's grading is over
+                return
+            if kill:
+                _kill_tree(processes)
+            time.sleep(SAMPLE_SECONDS)
+
+
+def _stat(pid: int) -> tuple[str, int, int, int] | None:
+    """State, threads, start time and resident bytes of a process, from ``/proc/PID/stat``."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()  # the name, in parentheses, may hold anything
+    return fields[0], int(fields[17]), int(fields[19]), int(fields[21]) * _PAGE
+
+
+def _start_time(pid: int) -> int | None:
+    found = _stat(pid)
+    return found[2] if found else None
+
+
+def _tree(pid: int, start_time: int | None, limit: int | None = None) -> list[_Process] | None:
+    """``pid`` and its descendants, top-down (children of every thread, from ``/proc``); None once
+    ``pid`` has ended (or its number belongs to another process)."""
+    root = _stat(pid)
+    if root is None or root[0] in "ZX" or root[2] != start_time:
+        return None
+    found, queue, below = [], [pid], 0
+    while queue:
+        current = queue.pop(0)
+        info = _stat(current)
+        if info is None:  # it ended meanwhile
+            continue
+        found.append(_Process(current, info[1], info[3]))
+        below += info[1] if current != pid else 0
+        if limit is not None and below > limit:
+            break
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                queue += [int(child) for child in Path(f"/proc/{current}/task/{task}/children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _proportional(process: _Process) -> int:
+    """A process's proportional set size (shared pages divided among those sharing them), in bytes."""
+    try:
+        for line in Path(f"/proc/{process.pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return process.resident
+
+
+def _kill_tree(processes: list[_Process]) -> None:
+    for process in processes:  # top-down: the launcher, then the PID namespace's first process
+        try:
+            os.kill(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 class PrivateMount:
     """A kernel's own tmpfs, with a size and a file-count quota: ``work`` (a copy of the
     notebook's folder), ``tmp`` and ``ipc`` (its connection file and sockets).
 
-    Mounted by the grader (root) and unmounted when the kernel ends, so nothing the kernel wrote is
-    ever read or walked by the grader.
+    Mounted by the grader (root, or root of its own namespaces: :func:`grader_namespace`) and
+    unmounted when the kernel ends, so nothing the kernel wrote is ever read or walked by the grader.
     """
 
     def __init__(self, root: Path):
@@ -264,7 +756,8 @@ class PrivateMount:
         return mount
 
     def remove(self) -> None:
-        subprocess.run(["umount", "-l", str(self.root)], capture_output=True)
+        if os.path.ismount(self.root):  # outside the grader's own namespace it is an empty folder
+            subprocess.run(["umount", "-l", str(self.root)], capture_output=True)
         try:
             self.root.rmdir()
         except OSError:
@@ -288,13 +781,28 @@ class SandboxedKernelManager(IpcKernelManager):
                                                folder=Path(sandbox.mounts) if sandbox.mounts else None)
             self.ip = str(self.private.ipc / "k")
             self.connection_file = str(self.private.ipc / "kernel.json")
-            self.start_counters = Cgroup(sandbox.cgroup).counters()
+            self.start_counters = sandbox.kernels().counters()
         return await super()._async_pre_start_kernel(**kw)
 
+    async def _async_post_start_kernel(self, **kw) -> None:  # start_kernel calls this one by name
+        sandbox = current()
+        process = getattr(self.provisioner, "process", None)
+        if sandbox is not None and process is not None:
+            sandbox.kernels().started(process.pid)  # before any of the student's code can run
+        await super()._async_post_start_kernel(**kw)
+
     def lock_sockets(self) -> None:
-        if self.private is not None:
+        if self.private is None:
+            return
+        try:
             os.chown(self.private.ipc, LOCKED_OWNER, LOCKED_OWNER)
-            os.chmod(self.private.ipc, 0o755)
+        except OSError as error:
+            # A grader without root has one uid in its namespace (its own): the folder stays the
+            # kernel's, which can only rebind its own sockets (README: "The sandbox").
+            if error.errno in (errno.EINVAL, errno.EPERM):
+                return
+            raise
+        os.chmod(self.private.ipc, 0o755)
 
     def format_kernel_cmd(self, extra_arguments=None) -> list[str]:
         command = super().format_kernel_cmd(extra_arguments)
@@ -318,9 +826,10 @@ class SandboxedKernelManager(IpcKernelManager):
                          PYTHONSAFEPATH="1", JPY_PARENT_PID="1")  # ipykernel watches its parent: bwrap's pid 1
         # CPU: SIGXCPU at the soft limit (so the death can be named), SIGKILL 5 s later at the hard one.
         cpu = sandbox.limits.cpu_seconds
-        wrapped = ["prlimit", f"--cpu={cpu}:{cpu + 5}", f"--fsize={sandbox.limits.file_mb * 2**20}", "--core=0", "--",
-                   *bubblewrap(binds, sandbox.read_only, variables, cwd, tmp=self.private.tmp), "--", *command, APPEND_CWD]
-        return ["sh", "-c", f"{Cgroup(sandbox.cgroup).join_command()}; exec {shlex.join(wrapped)}"]
+        group = sandbox.kernels()
+        return group.launch(["prlimit", f"--cpu={cpu}:{cpu + 5}", f"--fsize={sandbox.limits.file_mb * 2**20}", "--core=0",
+                             "--", *bubblewrap(binds, sandbox.read_only, variables, cwd, tmp=self.private.tmp), "--",
+                             *group.inside([*command, APPEND_CWD])])
 
     async def interrupt_kernel(self) -> None:
         # A SIGINT would reach bubblewrap, not the kernel, and end both: interrupt by message.
@@ -336,12 +845,15 @@ class SandboxedKernelManager(IpcKernelManager):
         process = getattr(self.provisioner, "process", None)
         code = process.poll() if process is not None else None
         if sandbox is not None:
-            now = Cgroup(sandbox.cgroup).counters()
-            if now["memory_kills"] > self.start_counters["memory_kills"]:
-                return (f"it ran out of memory: a submission may use at most {sandbox.limits.memory_mb:,} MB "
+            now, before, limits = sandbox.kernels().counters(), self.start_counters, sandbox.limits
+            if now.get("memory_kills", 0) > before.get("memory_kills", 0):
+                return (f"it ran out of memory: a submission may use at most {limits.memory_mb:,} MB "
                         "(look for data copied many times, or a list or array that keeps growing)")
+            if now.get("process_kills", 0) > before.get("process_kills", 0):
+                return (f"it ran more than {limits.processes} processes and threads at once, the most a submission may "
+                        "run (look for a loop that starts processes)")
             if code in (128 + signal.SIGXCPU, -signal.SIGXCPU):
-                return f"it used more than {sandbox.limits.cpu_seconds} s of CPU time in one notebook"
+                return f"it used more than {limits.cpu_seconds} s of CPU time in one notebook"
         return f"the kernel process ended with exit code {code}" if code is not None else "the kernel stopped answering"
 
     async def cleanup_resources(self, restart: bool = False) -> None:
@@ -349,29 +861,41 @@ class SandboxedKernelManager(IpcKernelManager):
         sandbox = current()
         if sandbox is not None and not restart:
             # The next kernel of the submission starts with nothing of this one left: no process, no file.
-            Cgroup(sandbox.cgroup).kill_all()
+            sandbox.kernels().kill_all()
         if self.private is not None and not restart:
             self.private.remove()
             self.private = None
 
 
 def _runtime_root() -> Path:
-    """Where private mounts go: short (a Unix socket path holds at most 107 bytes), root's only."""
-    root = Path(tempfile.gettempdir()) / "grading-kernels"
-    root.mkdir(mode=0o700, exist_ok=True)
+    """Where private mounts go: short (a Unix socket path holds at most 107 bytes), this user's
+    only. A name in the shared /tmp that another user made first, or a link, is refused."""
+    uid = os.getuid()
+    root = Path(tempfile.gettempdir()) / ("grading-kernels" if uid == 0 else f"grading-kernels-{uid}")
+    try:
+        root.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(root)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != uid or info.st_mode & 0o077:
+        raise SandboxUnavailable(f"{root} is not a folder of this user's alone (a link, another user's, or open to "
+                                 "others): remove it")
     return root
 
 
 def mounts_folder() -> Path:
-    """A folder for one submission's private mounts, so that :func:`remove_mounts` can find every
-    one of them after its grading process ended, however it ended."""
+    """A folder for one submission's private mounts (and its watchdog's counters), so that
+    :func:`remove_mounts` can find every one of them after its grading process ended, however it ended."""
     return Path(tempfile.mkdtemp(prefix="s-", dir=_runtime_root()))
 
 
 def remove_mounts(folder: Path) -> None:
-    """Unmount and remove every private mount in ``folder``, then the folder."""
-    for mount in folder.iterdir():
-        PrivateMount(mount).remove()
+    """Unmount and remove every private mount in ``folder``, and anything else left there, then the folder."""
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            PrivateMount(entry).remove()
+        else:
+            entry.unlink()
     folder.rmdir()
 
 
@@ -410,7 +934,7 @@ def bubblewrap(binds: list[tuple[Path, Path, bool]], read_only: list[str], varia
 
 def checker_command(sandbox: Sandbox, arguments: list[str], read_only: list[Path], env: dict) -> list[str]:
     """The command that starts the checker (``python -I -m grading.checker ARGUMENTS``) in its own
-    cgroup and a sandbox like a kernel's: the grader's code and the course package, ``read_only``
+    bounds and a sandbox like a kernel's: the grader's code and the course package, ``read_only``
     (the data, the executor's records, the graded submission) and a private ``/tmp``, no network."""
     import cifar10_course
 
@@ -421,5 +945,5 @@ def checker_command(sandbox: Sandbox, arguments: list[str], read_only: list[Path
     args = bubblewrap([], [*map(str, code), *map(str, read_only), *sandbox.read_only], variables, Path("/tmp"), tmp=512)
     command = ["prlimit", f"--fsize={sandbox.limits.file_mb * 2**20}", "--core=0", "--", *args, "--",
                sys.executable, "-I", "-m", "grading.checker", *arguments]
-    join = Cgroup(sandbox.checker_cgroup).join_command() if sandbox.checker_cgroup else "true"
-    return ["sh", "-c", f"{join}; exec {shlex.join(command)}"]
+    group = sandbox.checker()  # verdicts.Checker tells it the pid it started
+    return group.launch(command) if group is not None else command

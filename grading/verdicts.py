@@ -68,6 +68,8 @@ class Checker:
         self.workdir = tempfile.mkdtemp(prefix="grading-checker-")
         self.process = subprocess.Popen(command, cwd=self.workdir, env=env, stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, text=True, start_new_session=True)
+        if sandbox is not None and sandbox.checker() is not None:
+            sandbox.checker().started(self.process.pid)  # a watchdog watches it from here on
         atexit.register(self.stop)
 
     def check(self, notebook: str, records: str, submission: Path, timeout: float) -> dict:

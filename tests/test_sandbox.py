@@ -1,13 +1,20 @@
 """The sandbox (grading/sandbox.py) and the executor (grading/execute.py) on small hand-made
-notebooks: real kernels in real bubblewrap, cgroups and private mounts, no nbgrader course.
+notebooks: real kernels in real bubblewrap, cgroups (or the watchdog) and private mounts, no
+nbgrader course.
 
 Each test runs a notebook as nbgrader's autograde step would and checks what every cell got.
+cgroup v2 cannot run on this machine (its only v2 hierarchy has no memory or pids controller), so
+its test points the backend at a fake cgroupfs of plain files.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import threading
+import time
 from pathlib import Path
 
 from conftest import require_sandbox
@@ -23,17 +30,18 @@ def graded_cell(source: str, grade_id: str):
     return cell
 
 
-def run(tmp_path, cells, limits: sb.Limits | None = None, monkeypatch=None, read_only=(), **options):
-    """Execute ``cells`` in ``tmp_path/work`` (sandboxed when ``limits`` is given, showing
-    ``read_only`` too); return the cells by grade id or index, and the recorded events."""
+def run(tmp_path, cells, limits: sb.Limits | None = None, monkeypatch=None, read_only=(), way="auto", **options):
+    """Execute ``cells`` in ``tmp_path/work`` (sandboxed when ``limits`` is given, with limits
+    enforced the ``way`` given, showing ``read_only`` too); return the cells by grade id or index,
+    the recorded events and the bounds' counters at the end."""
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
     events = tmp_path / "events.jsonl"
     monkeypatch.setenv(EVENTS_ENV, str(events))
-    group = None
+    group, counters = None, {}
     if limits is not None:
-        group = sb.Cgroup.create("test", limits)
-        monkeypatch.setenv(sb.SANDBOX_ENV, sb.Sandbox(group.path, limits, [str(p) for p in read_only]).to_env())
+        group = sb.choose(way).create("test", limits, tmp_path)
+        monkeypatch.setenv(sb.SANDBOX_ENV, sb.Sandbox(group.to_dict(), limits, [str(p) for p in read_only]).to_env())
     notebook = new_notebook(cells=cells)
     executor = GuardedExecute(timeout=options.pop("timeout", 20), **options)
     executor.kernel_manager_class = sb.SandboxedKernelManager
@@ -41,10 +49,11 @@ def run(tmp_path, cells, limits: sb.Limits | None = None, monkeypatch=None, read
         executor.preprocess(notebook, {"metadata": {"path": str(work)}, "unique_key": "trial"})
     finally:
         if group is not None:
+            counters = group.counters()
             group.remove()
     by_name = {cell.metadata.get("nbgrader", {}).get("grade_id", index): cell for index, cell in enumerate(notebook.cells)}
     recorded = [json.loads(line) for line in events.read_text().splitlines()] if events.exists() else []
-    return by_name, recorded
+    return by_name, recorded, counters
 
 
 def errors(cell) -> list[str]:
@@ -58,7 +67,7 @@ def text(cell) -> str:
 
 def test_a_dead_kernel_is_graded_as_it_is_and_the_notebook_goes_on(tmp_path, monkeypatch):
     require_sandbox()
-    cells, events = run(tmp_path, [
+    cells, events, _ = run(tmp_path, [
         new_code_cell("x = 1"),
         new_code_cell("hog = []\nwhile True:\n    hog.append(bytearray(50_000_000))"),
         graded_cell("assert 'x' not in globals(), 'a new kernel has no old state'", "fresh_kernel"),
@@ -121,7 +130,7 @@ def test_the_sandbox_hides_the_machine_and_keeps_the_kernels_writes_to_itself(tm
         "    try:\n        change()\n        print('sockets changed')\n"
         "    except OSError as e:\n        print('sockets', e.strerror)\n"
     )
-    cells, _ = run(tmp_path, [new_code_cell(probe)], limits=sb.Limits(file_mb=1), monkeypatch=monkeypatch,
+    cells, _, _ = run(tmp_path, [new_code_cell(probe)], limits=sb.Limits(file_mb=1), monkeypatch=monkeypatch,
                    read_only=[data])
     output = text(cells[0])
     assert "secret False" in output and "hidden tests False" in output and "uid 65534" in output
@@ -144,7 +153,7 @@ def test_a_kernel_cannot_fill_the_disk_or_make_endless_files(tmp_path, monkeypat
             "    print('disk', e.strerror, written)\n")
     many = ("import os\nmade = 0\ntry:\n    while True:\n        os.mkdir(f'/tmp/d{made}')\n        made += 1\n"
             "except OSError as e:\n    print('files', e.strerror, made)\n")
-    cells, _ = run(tmp_path, [new_code_cell(fill), new_code_cell(many)], limits=sb.Limits(disk_mb=20, files=500),
+    cells, _, _ = run(tmp_path, [new_code_cell(fill), new_code_cell(many)], limits=sb.Limits(disk_mb=20, files=500),
                    monkeypatch=monkeypatch)
     disk, files = text(cells[0]).split(), text(cells[1]).split()
     assert disk[:4] == ["disk", "No", "space", "left"] and int(disk[-1]) <= 21  # 20 MiB
@@ -159,7 +168,7 @@ def test_every_kind_of_output_counts_towards_the_cap(tmp_path, monkeypatch):
     flood_metadata = "from IPython.display import display\ndisplay({'text/plain': 'z'}, metadata={'m': 'w' * 3_000_000}, raw=True)\n"
     flood_error = "raise ValueError('e' * 3_000_000)"
     for source in (flood_display, flood_metadata, flood_error):
-        cells, events = run(tmp_path, [new_code_cell(source), new_code_cell("print('after')")], monkeypatch=monkeypatch,
+        cells, events, _ = run(tmp_path, [new_code_cell(source), new_code_cell("print('after')")], monkeypatch=monkeypatch,
                             max_output_bytes=1_000_000)
         kept = sum(len(json.dumps(output)) for cell in cells.values() for output in cell.outputs)
         assert kept < 1_100_000, (source[:40], kept)
@@ -169,7 +178,7 @@ def test_every_kind_of_output_counts_towards_the_cap(tmp_path, monkeypatch):
 
 
 def test_output_is_capped_and_the_notebook_budget_stops_the_rest(tmp_path, monkeypatch):
-    cells, events = run(tmp_path, [
+    cells, events, _ = run(tmp_path, [
         new_code_cell("for line in range(100_000):\n    print('x' * 100)"),
         new_code_cell("import time\ntime.sleep(6)"),
         graded_cell("print('too late')", "late"),
@@ -203,8 +212,124 @@ def test_keras_load_data_finds_the_instructors_archive_and_checks_its_hash(tmp_p
         "import keras\n"
         "try:\n    keras.datasets.cifar10.load_data()\nexcept Exception as error:\n    print('load_data:', error)\n"
     )
-    cells, _ = run(tmp_path, [new_code_cell(probe)], limits=sb.Limits(), monkeypatch=monkeypatch, timeout=60)
+    cells, _, _ = run(tmp_path, [new_code_cell(probe)], limits=sb.Limits(), monkeypatch=monkeypatch, timeout=60)
     output = text(cells[0])
     assert f"archive {fixture_archive.stat().st_size}" in output, output
     message = output.split("load_data:", 1)[1]
     assert "load_course_split()" in (keras2_hint(message) or ""), output
+
+
+HOG = "hog = []\nwhile True:\n    hog.append(bytearray(50_000_000))"
+FORK_BOMB = "import os\nwhile True:\n    os.fork()"
+
+
+def test_the_watchdog_kills_a_memory_hog_and_a_fork_bomb_and_names_them(tmp_path, monkeypatch):
+    """The watchdog forced on a root grader (root's processes are exempt from RLIMIT_NPROC, so its
+    process cap is the only one): the memory hog and the fork bomb are killed and named, the CPU
+    and wall-clock limits are those of the cgroups, and its counters file says what it did."""
+    require_sandbox()
+    # Memory enough for the fork bomb's copies (each about 10 MB of its own) to reach the process cap first.
+    limits = sb.Limits(memory_mb=1536, processes=64, cpu_seconds=3)
+    cells, events, counters = run(tmp_path, [
+        new_code_cell("x = 1"),
+        new_code_cell(HOG),
+        graded_cell("assert 'x' not in globals(), 'a new kernel has no old state'", "fresh_kernel"),
+        new_code_cell("import time\ntime.sleep(60)"),  # the cell timeout is 10 s
+        graded_cell("print('after the timeout')", "after_timeout"),
+        new_code_cell(FORK_BOMB),
+        graded_cell("print('after the fork bomb')", "after_fork_bomb"),
+        new_code_cell("while True:\n    pass"),  # 3 CPU seconds allowed
+        graded_cell("print('never runs')", "after_third_death"),
+    ], limits=limits, monkeypatch=monkeypatch, way="watchdog", timeout=10)
+    assert errors(cells[1]) == ["KernelDied: The kernel died while running this cell: it ran out of memory: a submission "
+                                "may use at most 1,536 MB (look for data copied many times, or a list or array that "
+                                "keeps growing)."]
+    assert errors(cells["fresh_kernel"]) == []
+    assert any(e.startswith("CellTimeoutError") for e in errors(cells[3])) and text(cells["after_timeout"]) == "after the timeout\n"
+    assert errors(cells[5]) == ["KernelDied: The kernel died while running this cell: it ran more than 64 processes and "
+                                "threads at once, the most a submission may run (look for a loop that starts processes)."]
+    assert text(cells["after_fork_bomb"]) == "after the fork bomb\n"
+    assert errors(cells[7]) == ["KernelDied: The kernel died while running this cell: it used more than 3 s of CPU time "
+                                "in one notebook."]
+    assert errors(cells["after_third_death"]) == [
+        "NotRun: the kernel died 3 times in this notebook, so the cells after the last death did not run"]
+    assert [e["event"] for e in events] == ["kernel_death", "cell_timeout", "kernel_death", "kernel_death"]
+    # Read back from the watchdog's counters file; a sampled cap is overshot by at most what the hog
+    # allocates between two looks.
+    assert {name: counters[name] for name in ("memory_kills", "process_kills", "refused_forks")} == {
+        "memory_kills": 1, "process_kills": 1, "refused_forks": 0}
+    assert 1536 <= counters["peak_memory_mb"] < 6144, counters
+    assert not list(tmp_path.glob("*.watchdog.json"))  # removed with the bounds
+
+
+def fake_cgroup2(root: Path, own: str) -> Path:
+    """A cgroup v2 hierarchy of plain files, with the delegated group ``own`` holding this process."""
+    (root / own).mkdir(parents=True)
+    (root / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    (root / "cgroup.subtree_control").write_text("")
+    (root / "cgroup.procs").write_text("")
+    (root / own / "cgroup.controllers").write_text("cpu memory pids\n")
+    (root / own / "cgroup.subtree_control").write_text("")
+    (root / own / "cgroup.procs").write_text(f"{os.getpid()}\n")
+    return root / own
+
+
+def test_cgroup_v2_writes_its_limits_and_reads_its_counters(tmp_path):
+    """cgroup v2 against a fake tree (this machine has no usable v2 hierarchy): what a delegated
+    grader and a root grader write, and what the counters read; the peak is sampled from
+    memory.current where memory.peak is missing; members are killed by their pids."""
+    root, own = tmp_path / "cgroup", "user.slice/user-1000.slice/run-1.scope"
+    scope = fake_cgroup2(root, own)
+    assert sb.choose(root=tmp_path / "nothing").name == "watchdog"
+    assert "no writable cgroup" in sb.choose(root=tmp_path / "nothing").why
+    way = sb.choose("cgroup-v2", root=root, own="/" + own)
+    assert (way.name, way.v2_parent, way.v2_delegated) == ("cgroup-v2", own, True) and "delegated" in way.why
+    group = way.create("demo_x", sb.Limits(memory_mb=100, processes=50, cpu_cores=1.5), tmp_path)
+    folder = Path(group.folder)
+    assert folder.parent == scope and folder.name.startswith("demo_x-")
+    assert (scope / sb.GRADER_LEAF / "cgroup.procs").read_text() == str(os.getpid())  # the grader left the parent
+    assert (scope / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
+    written = {name: (folder / name).read_text() for name in ("memory.max", "pids.max", "cpu.max")}
+    assert written == {"memory.max": str(100 * 2**20), "pids.max": "50", "cpu.max": "150000 100000"}
+    assert not (folder / "memory.swap.max").exists()  # written only where swap is accounted
+
+    subprocess.run(group.launch(["true"]), check=True)  # the shell joins the group, then runs the command
+    assert int((folder / "cgroup.procs").read_text()) > 0
+
+    (folder / "memory.events").write_text("low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\noom_group_kill 0\n")
+    (folder / "pids.events").write_text("max 7\n")
+    (folder / "memory.peak").write_text(str(90 * 2**20))
+    assert group.counters() == {"memory_kills": 1, "refused_forks": 7, "peak_memory_mb": 90}
+    (folder / "memory.peak").unlink()  # before Linux 5.19: sampled from memory.current while a kernel runs
+    (folder / "memory.current").write_text(str(80 * 2**20))
+    child = subprocess.Popen(["sleep", "60"])
+    group.started(child.pid)
+    deadline = time.monotonic() + 10
+    while group.counters()["peak_memory_mb"] != 80 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (folder / "memory.current").write_text(str(2**20))
+    time.sleep(0.3)
+    assert group.counters()["peak_memory_mb"] == 80
+
+    (folder / "cgroup.procs").write_text(str(child.pid))
+    # The fake tree forgets a member when it ends, as the kernel's does.
+    threading.Thread(target=lambda: (child.wait(), (folder / "cgroup.procs").write_text(""))).start()
+    group.kill_all()
+    assert child.wait(timeout=10) == -signal.SIGKILL
+    (folder / "cgroup.kill").write_text("")
+    group.kill_all()
+    assert (folder / "cgroup.kill").read_text() == "1"  # where the kernel offers it, one write kills them all
+    for path in folder.iterdir():  # the kernel's files, which a real rmdir takes along
+        path.unlink()
+    group.remove()
+    assert not folder.exists() and not Path(group.record).exists()
+
+    # Root on a v2-only machine: groups in grading/, the controllers enabled down to it.
+    (tmp_path / "root").mkdir()
+    fake_cgroup2(tmp_path / "root", "init.scope")
+    way = sb.choose("cgroup-v2", root=tmp_path / "root")
+    assert (way.v2_parent, way.v2_delegated) == ("grading", False)
+    group = way.create("demo_y", sb.Limits(), tmp_path)
+    assert Path(group.folder).parent == tmp_path / "root/grading"
+    assert (tmp_path / "root/cgroup.subtree_control").read_text() == "+memory +pids +cpu"
+    assert (tmp_path / "root/grading/cgroup.subtree_control").read_text() == "+memory +pids +cpu"
