@@ -1,5 +1,6 @@
 """The corpus of bad submissions and the red team (grading/corpus.py), graded end to end in one
-sandboxed run; then a submission that switches the run mode, graded in full mode, and a
+sandboxed run; then the submissions that run into the limits, graded again with the watchdog
+instead of cgroups; a submission that switches the run mode, graded in full mode, and a
 resubmission that runs out of time.
 
 Real nbgrader, kernels, Keras and data, on a course of Parts 1 and 2 in fast mode. Every bad
@@ -214,6 +215,52 @@ def test_feedback_holds_no_script_of_a_student(graded):
     page = (course / "feedback/demo_rt_script/cifar10/part1_data.html").read_text()
     assert "<b>answer</b>" in page and "pwned by a student" in page  # shown as text, not run
     assert (course / "feedback/demo_rt_many_files/cifar10/grading_notes.html").is_file()
+
+
+# -- the watchdog instead of cgroups ----------------------------------------------------------------
+
+# The submissions that run into the limits: graded again with the watchdog (forced, as root).
+LIMITED = [bad for bad in EVERYONE if bad.student in ("demo_endless_loop", "demo_memory_hog", "demo_fork_bomb",
+                                                      "demo_rt_fill_disk")]
+# Root is exempt from RLIMIT_NPROC: the watchdog kills the fork bomb instead of refusing its forks
+# (or kills it for memory, if its copies fill it first: both are the watchdog's action, named).
+WATCHDOG_KILLS = {"demo_fork_bomb": {"process limit x1": "it ran more than 256 processes and threads at once",
+                                     "memory limit x1": "it ran out of memory"}}
+
+
+@pytest.fixture(scope="module")
+def graded_by_watchdog(tmp_path_factory, solution_run):
+    """The submissions in LIMITED, graded in one run with the watchdog instead of cgroups."""
+    require_sandbox()
+    root = tmp_path_factory.mktemp("watchdog")
+    course = c.new_course(root / "course", corpus.NOTEBOOKS)
+    release = c.generate_release(course)
+    solution = solution_copy(solution_run, root / "demo_solution", corpus.NOTEBOOKS)
+    for student, folder in corpus.make(root / "bad", solution, {}, LIMITED, release=release).items():
+        c.submit(course, student, folder)
+    outcomes = parallel.grade_all(course, FAST, workers=2, progress=False, limits=LIMITS, nbgrader_options=OPTIONS,
+                                  limits_way="watchdog")
+    return course, {outcome.student: outcome for outcome in outcomes}
+
+
+@pytest.mark.parametrize("bad", LIMITED, ids=lambda bad: bad.student)
+def test_the_watchdog_gives_the_scores_and_messages_that_cgroups_give(graded_by_watchdog, bad):
+    """The same scores and messages as with cgroups (test_each_bad_submission_gets_its_score_and_a_message),
+    and a violation that names what the watchdog did."""
+    course, outcomes = graded_by_watchdog
+    outcome = outcomes[bad.student]
+    assert outcome.status == "graded", outcome.reason
+    scores = c.scores(course)[bad.student]
+    assert {name: scores[name].score for name in corpus.NOTEBOOKS} == bad.scores, (bad.what, outcome)
+    seen = seen_by_student(course, bad.student, outcome)
+    assert bad.message in seen, bad.what
+    kills = WATCHDOG_KILLS.get(bad.student)
+    if kills is None:
+        assert bad.violation in outcome.sandbox_violations, outcome.sandbox_violations
+    else:
+        named = [violation for violation in kills if violation in outcome.sandbox_violations]
+        assert len(named) == 1 and kills[named[0]] in seen, (outcome.sandbox_violations, outcome.notes)
+        assert outcome.kernel_deaths == 1 and outcome.cell_timeouts == 0, outcome  # killed, not wedged
 
 
 # -- the run mode belongs to the grader ------------------------------------------------------------
