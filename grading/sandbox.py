@@ -219,14 +219,14 @@ class Way:
     v2_delegated: bool = False  # cgroup v2: a user's delegated subtree (the grader moves into a leaf)
 
     def create(self, name: str, limits: Limits, folder: Path, memory_mb: int | None = None) -> Bounds:
-        """New bounds for one submission's kernels (or its checker, with ``memory_mb``); the
-        watchdog keeps its counters in ``folder``."""
+        """New bounds for one submission's kernels (or its checker, with ``memory_mb``); what
+        the grader itself counts (the watchdog's counters, a sampled peak) goes into ``folder``."""
         memory = memory_mb or limits.memory_mb
         if self.name == "cgroup-v1":
             return CgroupV1.create(name, limits, memory)
         if self.name == "cgroup-v2":
             _prepare_v2(self)
-            return CgroupV2.create(Path(self.v2_root) / self.v2_parent, name, limits, memory, self.v2_controllers)
+            return CgroupV2.create(Path(self.v2_root) / self.v2_parent, name, limits, memory, self.v2_controllers, folder)
         return Watchdog.create(folder, name, limits, memory)
 
 
@@ -368,9 +368,7 @@ def bounds(data: dict) -> Bounds:
     """The bounds that :meth:`Bounds.to_dict` described."""
     data = dict(data)
     kind = {"cgroup-v1": CgroupV1, "cgroup-v2": CgroupV2, "watchdog": Watchdog}[data.pop("way")]
-    made = kind.__new__(kind)
-    vars(made).update(data)
-    return made
+    return kind(**data)  # each one's attributes are its constructor's arguments
 
 
 class CgroupV1(Bounds):
@@ -402,8 +400,7 @@ class CgroupV1(Bounds):
         return group
 
     def launch(self, command: list[str]) -> list[str]:
-        join = "; ".join(f"echo $$ > {shlex.quote(str(folder / 'cgroup.procs'))}" for folder in self.folders.values())
-        return ["sh", "-c", f"{join}; exec {shlex.join(command)}"]
+        return _joining([folder / "cgroup.procs" for folder in self.folders.values()], command)
 
     def counters(self) -> dict[str, int]:
         oom = (self.folders["memory"] / "memory.oom_control").read_text()
@@ -434,7 +431,8 @@ class CgroupV2(Bounds):
         self.record = record  # where the peak memory is sampled to, on kernels without memory.peak
 
     @classmethod
-    def create(cls, parent: Path, name: str, limits: Limits, memory_mb: int, controllers: tuple) -> CgroupV2:
+    def create(cls, parent: Path, name: str, limits: Limits, memory_mb: int, controllers: tuple,
+               records: Path) -> CgroupV2:
         folder = parent / f"{name}-{uuid.uuid4().hex[:8]}"
         folder.mkdir()
         (folder / "memory.max").write_text(str(memory_mb * 2**20))
@@ -445,12 +443,12 @@ class CgroupV2(Bounds):
             period = 100_000
             (folder / "cpu.max").write_text(f"{int(limits.cpu_cores * period)} {period}")
         group = cls(str(folder))
-        if not (folder / "memory.peak").exists():  # before Linux 5.19
-            group.record = str(folder.parent / f".{folder.name}-peak")
+        if not (folder / "memory.peak").exists():  # before Linux 5.19 (a cgroupfs holds no file of ours)
+            group.record = str(records / f"{folder.name}.peak.json")
         return group
 
     def launch(self, command: list[str]) -> list[str]:
-        return ["sh", "-c", f"echo $$ > {shlex.quote(str(Path(self.folder) / 'cgroup.procs'))}; exec {shlex.join(command)}"]
+        return _joining([Path(self.folder) / "cgroup.procs"], command)
 
     def started(self, pid: int) -> None:
         if self.record is not None:
@@ -478,6 +476,12 @@ class CgroupV2(Bounds):
         _remove_group(Path(self.folder))
         if self.record:
             Path(self.record).unlink(missing_ok=True)
+
+
+def _joining(procs: list[Path], command: list[str]) -> list[str]:
+    """A shell that moves itself into the groups of the ``procs`` files, then becomes ``command``."""
+    join = "; ".join(f"echo $$ > {shlex.quote(str(path))}" for path in procs)
+    return ["sh", "-c", f"{join}; exec {shlex.join(command)}"]
 
 
 def _kill_members(folder: Path) -> None:

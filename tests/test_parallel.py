@@ -170,6 +170,7 @@ def test_the_command_reports_progress_and_notes(local_run):
                             env=c.grading_env(FAST), capture_output=True, text=True, cwd=c.REPO)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(STUDENTS)}/{len(STUDENTS)} done, 0 failed, 0 remaining" in result.stderr
+    assert "\nlimits: " in "\n" + result.stderr  # which way the limits are enforced, and why
     assert "demo_not_json: part2_mlp.ipynb is not a readable notebook (NotJSONError" in result.stdout
     assert f"{len(STUDENTS)} unchanged" in result.stdout and str(course / parallel.REPORT) in result.stdout
 
