@@ -190,7 +190,9 @@ def write_config(hub: Hub) -> None:
     settings = {"course_id": hub.course_id, "exchange": str(hub.path / "exchange")}
     (config / "student" / "course.json").write_text(json.dumps(settings))
     (config / "instructor" / "course.json").write_text(json.dumps({**settings, "root": str(hub.course)}))
-    # TODO validate settings
+    # Validate on the hub judges with the grader's own settings (timeouts, the stderr filter): the
+    # assignment's shared settings, loaded by the students' nbgrader_config.py.
+    shutil.copy(c.REPO / "source" / c.ASSIGNMENT / "nbgrader_config.py", config / "student" / "grading_settings.py")
     run("chmod", "-R", "a+rX,go-w", str(config))
 
 

@@ -947,7 +947,11 @@ def checker_command(sandbox: Sandbox, arguments: list[str], read_only: list[Path
                                               "LANG", "LC_ALL") if env.get(name)}
     variables.update(HOME="/tmp/home", KERAS_HOME="/tmp/keras", MPLCONFIGDIR="/tmp/matplotlib")
     args = bubblewrap([], [*map(str, code), *map(str, read_only), *sandbox.read_only], variables, Path("/tmp"), tmp=512)
+    # -I: nothing from the environment or the working folder decides what the checker imports; the
+    # grader and the course package are found where they are (installed or not, as on a hub).
+    start = (f"import sys, runpy; sys.path[:0] = {[str(folder.parent) for folder in code]!r}; "
+             "runpy.run_module('grading.checker', run_name='__main__', alter_sys=True)")
     command = ["prlimit", f"--fsize={sandbox.limits.file_mb * 2**20}", "--core=0", "--", *args, "--",
-               sys.executable, "-I", "-m", "grading.checker", *arguments]
+               sys.executable, "-I", "-c", start, *arguments]
     group = sandbox.checker()  # verdicts.Checker tells it the pid it started
     return group.launch(command) if group is not None else command

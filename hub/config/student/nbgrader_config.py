@@ -9,3 +9,4 @@ course = json.loads((Path(__file__).parent / "course.json").read_text())
 c = get_config()  # noqa: F821  (nbgrader provides get_config)
 c.CourseDirectory.course_id = course["course_id"]
 c.Exchange.root = course["exchange"]
+load_subconfig(str(Path(__file__).parent / "grading_settings.py"))  # noqa: F821
