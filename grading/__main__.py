@@ -3,7 +3,7 @@
     python -m grading release          regenerate release/cifar10 from source/cifar10
     python -m grading demo [--mode M]  the main job: release, demo submissions, autograde,
                                        feedback, grades CSV and a score table
-    python -m grading grade [--workers N | --scheduler ADDRESS] [--force | --retry-failed] [--course DIR]
+    python -m grading grade [--workers N | --scheduler ADDRESS] [--student S] [--force | --retry-failed] [--course DIR]
                             [--database URL] [--no-sandbox] [--limits WAY]
                                        autograde every submission in DIR/submitted (default:
                                        the repository root) with several workers at once, each
@@ -50,19 +50,38 @@ def demo(mode: str | None) -> int:
         timings = c.grade_demo_round(course, env)
         table = c.score_table(c.scores(course))
         # Demo students' results go where an nbgrader user looks for them.
-        for folder in ("autograded", "feedback"):
+        for folder in ("submitted", "autograded", "feedback"):
             for student in c.DEMO_STUDENTS:
                 target = c.REPO / folder / student
                 if target.exists():
                     shutil.rmtree(target)
                 shutil.copytree(course / folder / student, target)
         shutil.copy(course / "grades.csv", c.REPO / "grades.csv")
+        gradebook = keep_gradebook(course)
     print(f"\nScores ({env['COURSE_MODE']} mode; demo_solution's written answer marked by hand as the "
           "instructor would):\n" + table)
     print("\nSeconds: " + ", ".join(f"{name} {seconds:.0f}" for name, seconds in timings.items())
           + f"; total {time.perf_counter() - start:.0f}")
-    print("Written: autograded/demo_*, feedback/demo_*/, grades.csv")
+    print("Written: submitted/demo_*, autograded/demo_*, feedback/demo_*/, grades.csv" + (", " + gradebook if gradebook else ""))
+    print("The formgrader shows them, with the written answers that wait for hand-grading: bash tools/formgrader.sh")
     return 0
+
+
+def keep_gradebook(course: Path) -> str:
+    """Put the demo round's gradebook at the repository root, where the formgrader reads it, unless
+    a gradebook with other students' grades is there (it is never overwritten). Says what it did."""
+    from nbgrader.api import Gradebook
+
+    target = c.REPO / "gradebook.db"
+    if target.exists():
+        with Gradebook(c.gradebook_url(c.REPO)) as gradebook:
+            others = [s.id for s in gradebook.students if not s.id.startswith("demo")]
+        if others:
+            print(f"Kept {target.name}: it holds the grades of {len(others)} students who are not demo students; "
+                  "the demo's gradebook is not copied over it")
+            return ""
+    shutil.copy(course / "gradebook.db", target)
+    return "gradebook.db (the demo round's gradebook, replacing any earlier demo one)"
 
 
 def grade(args) -> int:
@@ -76,7 +95,8 @@ def grade(args) -> int:
         print("WARNING: grading without the sandbox: students' code runs with your rights, memory, network "
               "and files (--no-sandbox)", file=sys.stderr)
     try:
-        outcomes = grade_all(course, env, workers=args.workers, scheduler=args.scheduler, force=args.force,
+        outcomes = grade_all(course, env, workers=args.workers, scheduler=args.scheduler, students=args.student,
+                             force=args.force,
                              retry_failed=args.retry_failed, database=args.database, sandbox=not args.no_sandbox,
                              limits_way=args.limits)
     except SandboxUnavailable as error:
@@ -116,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parallel = commands.add_parser("grade", help="autograde every submission with several workers at once")
     parallel.add_argument("--workers", type=int, help="local workers (default: one per CPU)")
     parallel.add_argument("--scheduler", help="address of a Dask scheduler to grade on instead")
+    parallel.add_argument("--student", action="append",
+                          help="grade only this student's submission (repeat for several; default: every one)")
     parallel.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
     parallel.add_argument("--retry-failed", action="store_true",
                           help="grade again the submissions whose last grading failed, though unchanged")
