@@ -4,7 +4,9 @@ Each setting answers a fact in ../shared/docs/nbgrader-notes.md (read from the n
 sources); the README's instructor section explains the workflow.
 """
 
+import os
 import runpy
+import sys
 from pathlib import Path
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor
@@ -19,6 +21,10 @@ from grading.verdicts import ApplyVerdicts
 c = get_config()  # noqa: F821  (nbgrader provides get_config)
 
 c.CourseDirectory.course_id = "cifar10-keras"
+
+# nbgrader runs `alembic` when it creates a gradebook: from this environment's bin, even when the
+# environment is not activated (the formgrader otherwise answers HTTP 500).
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 # What decides whether a test passes, shared with students' Validate button: the cell timeout and
 # dropping stderr, in the assignment's own nbgrader_config.py (source/cifar10/, beside the course

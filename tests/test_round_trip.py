@@ -221,3 +221,55 @@ def test_the_demo_round_raises_no_signal_but_the_copied_weights(graded):
     for student, other in (("demo_solution", "demo_tampered"), ("demo_tampered", "demo_solution")):
         assert sorted(signals[student]) == sorted(f"{name} identical to that of {other} (different code)" for name in weights), (
             signals[student])
+
+
+def test_the_formgrader_shows_the_demo_round_and_grades_with_the_sandbox(graded, tmp_path):
+    """The instructor's view of the main job: nbgrader's formgrader, started from the environment's
+    own jupyter without activating it (no venv on PATH), lists the demo students with their scores
+    and demo_tampered's written answers waiting to be hand-graded; its Autograde URL is answered by
+    the sandboxed grader (grading.formgrader), not nbgrader's in-process one."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from urllib.error import URLError
+
+    course, scores = graded
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    jupyter = Path(sys.executable).parent / "jupyter"
+    env = {**os.environ, "PATH": "/usr/bin:/bin", "JUPYTER_RUNTIME_DIR": str(tmp_path)}
+    server = subprocess.Popen([str(jupyter), "server", "--allow-root", "--no-browser", f"--port={port}", "--IdentityProvider.token=",
+                               "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={course}",
+                               "--ServerApp.jpserver_extensions={'grading.formgrader': True}"],
+                              cwd=course, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}/formgrader/api"
+
+    def call(path: str, method: str = "GET"):
+        request = urllib.request.Request(base + path, method=method, data=b"" if method == "POST" else None)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+
+    try:
+        for _ in range(120):
+            try:
+                submissions = call(f"/submissions/{c.ASSIGNMENT}")
+                break
+            except URLError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("the formgrader did not start")
+        shown = {row["student"]: row for row in submissions}
+        assert set(shown) == set(c.DEMO_STUDENTS)
+        for student in c.DEMO_STUDENTS:
+            assert shown[student]["score"] == pytest.approx(sum(s.score for s in scores[student].values()))
+        assert shown["demo_tampered"]["needs_manual_grade"] and not shown["demo_solution"]["needs_manual_grade"]
+        answer = call(f"/submission/{c.ASSIGNMENT}/demo_nobody/autograde", method="POST")
+        assert answer == {"success": False, "log": "", "error": "no submission of 'demo_nobody' in submitted/"}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
