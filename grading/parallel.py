@@ -186,7 +186,7 @@ def grade_one(course: str, student: str, settings: Settings) -> dict:
                       counters.get("peak_memory_mb") or round(measured.get("peak_rss_kb", 0) / 1024, 1), 1,
                       cell_timeouts=kinds["cell_timeout"], kernel_deaths=kinds["kernel_death"],
                       sandbox_violations=violations(recorded, counters), notes="; ".join(notes + student_notes(recorded)),
-                      signals="; ".join(signals.from_events(recorded, shown)))
+                      signals="; ".join(signals.from_events(recorded, shown) + signals.restored_cells(log)))
     if over_budget:
         outcome.reason = f"grading stopped after {settings.budget_seconds} s, the time budget of a submission"
     elif process.returncode != 0:
@@ -342,9 +342,17 @@ def grade_all(course: Path, env: dict, workers: int | None = None, scheduler: st
                 outcomes[outcome.student] = outcome
                 bar.update(outcome)
     bar.close()
-    ordered = with_class_signals(course, [outcomes[student] for student in students])
+    # The report covers the class: students not graded in this run (the formgrader grades one at a
+    # time) keep the row of their last grading while their files are unchanged.
+    others = []
+    for student in sorted(set(submitted(course)) - set(students)):
+        earlier = last_grading(course, student)
+        if earlier is not None:
+            status = "unchanged" if earlier["outcome"]["status"] == "graded" else "failed"
+            others.append(Outcome(**{**earlier["outcome"], "status": status}))
+    ordered = with_class_signals(course, [outcomes[student] for student in students] + others)
     write_report(course / REPORT, ordered)
-    return ordered
+    return ordered[:len(students)]
 
 
 def with_class_signals(course: Path, outcomes: list[Outcome]) -> list[Outcome]:

@@ -10,6 +10,10 @@ Each names something a person should look at, with the numbers behind it:
 - **better on test than on training images**: a network scores :data:`TEST_MARGIN` more on the
   test images than on a sample of its own training images; honest training does the opposite, so
   it was probably trained on the test images;
+- **edited locked cells**: nbgrader found a locked cell (a visible test, given code) changed and
+  put the instructor's source back before running it (its log's "Attribute 'checksum' for cell
+  ... has changed!"). No notebook holds hidden tests any more (they are the checker's), so this
+  warning now only ever means a student's edit; the grade is that of the restored cell;
 - **same weights as another student**: a weights file byte-identical to another student's. Every
   student trains with a seed of their own (:func:`cifar10_course.seed_everything`), so honest
   students' files differ; the note says whether their code differs too.
@@ -28,6 +32,7 @@ from cifar10_course.training import WEIGHTS_FOLDER
 SHOWN_GAP = 0.02  # the notebook prints 4 decimals; the same weights give the same accuracy to ~1e-4
 TEST_MARGIN = 0.05  # on 2,000 training images the sample's own noise is about 0.011 (one standard deviation)
 NAMED = 10  # students named in one signal of identical weights; the rest are counted
+_RESTORED = re.compile(r"Attribute 'checksum' for cell (\S+) has changed!")
 _SHOWN = re.compile(r"Test accuracy: ([01]\.\d+) on ([\d,]+) test images")
 
 
@@ -105,6 +110,12 @@ def from_events(events: list[dict], shown: dict[str, tuple[float, int]]) -> list
             found.append(f"{where}: better on test images ({measured:.4f}) than on training images ({training:.4f}): "
                          "trained on the test images?")
     return found
+
+
+def restored_cells(log: str) -> list[str]:
+    """The signal of locked cells that nbgrader restored while grading, from its log."""
+    cells = sorted(set(_RESTORED.findall(log)))
+    return [f"edited locked cells, restored before grading: {', '.join(cells)}"] if cells else []
 
 
 def shared_weights(by_student: dict[str, dict]) -> dict[str, list[str]]:
