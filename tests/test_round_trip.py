@@ -6,9 +6,18 @@ each test asks one question of the result.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import html
+import json
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from urllib.error import URLError
 from pathlib import Path
 
 import nbformat
@@ -225,30 +234,20 @@ def test_the_demo_round_raises_no_signal_but_the_copied_weights(graded):
         assert sorted(signals[student]) == sorted(expected), signals[student]
 
 
-def test_the_formgrader_shows_the_demo_round_and_grades_with_the_sandbox(graded, tmp_path):
-    """The instructor's view of the main job: nbgrader's formgrader, started from the environment's
-    own jupyter without activating it (no venv on PATH), lists the demo students with their scores
-    and demo_tampered's written answers waiting to be hand-graded; its Autograde URL is answered by
-    the sandboxed grader (grading.formgrader), not nbgrader's in-process one."""
-    import json
-    import os
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-    from urllib.error import URLError
-
-    course, scores = graded
+@contextlib.contextmanager
+def formgrader(course: Path, runtime: Path):
+    """nbgrader's formgrader with grading.formgrader, at ``course``, started from the environment's
+    own ``jupyter`` with no environment on PATH (not activated, as an instructor may start it);
+    yields a function that calls its API."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     jupyter = Path(sys.executable).parent / "jupyter"
-    env = {**os.environ, "PATH": "/usr/bin:/bin", "JUPYTER_RUNTIME_DIR": str(tmp_path)}
-    server = subprocess.Popen([str(jupyter), "server", "--allow-root", "--no-browser", f"--port={port}", "--IdentityProvider.token=",
-                               "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={course}",
-                               "--ServerApp.jpserver_extensions={'grading.formgrader': True}"],
-                              cwd=course, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, "PATH": "/usr/bin:/bin", "JUPYTER_RUNTIME_DIR": str(runtime)}
+    server = subprocess.Popen([str(jupyter), "server", "--allow-root", "--no-browser", f"--port={port}",
+                               "--IdentityProvider.token=", "--ServerApp.disable_check_xsrf=True",
+                               f"--ServerApp.root_dir={course}", "--ServerApp.jpserver_extensions={'grading.formgrader': True}"],
+                              cwd=course, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}/formgrader/api"
 
     def call(path: str, method: str = "GET"):
@@ -259,19 +258,37 @@ def test_the_formgrader_shows_the_demo_round_and_grades_with_the_sandbox(graded,
     try:
         for _ in range(120):
             try:
-                submissions = call(f"/submissions/{c.ASSIGNMENT}")
+                call("/status")
                 break
             except URLError:
                 time.sleep(0.5)
         else:
             pytest.fail("the formgrader did not start")
-        shown = {row["student"]: row for row in submissions}
+        yield call
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_the_formgrader_shows_the_demo_round_and_grades_with_the_sandbox(graded, tmp_path):
+    """The instructor's view of the main job: the formgrader lists the demo students with their
+    scores and demo_tampered's written answers waiting to be hand-graded; its Autograde URL is
+    answered by the sandboxed grader (grading.formgrader), not nbgrader's in-process one."""
+    course, scores = graded
+    with formgrader(course, tmp_path) as call:
+        shown = {row["student"]: row for row in call(f"/submissions/{c.ASSIGNMENT}")}
         assert set(shown) == set(c.DEMO_STUDENTS)
         for student in c.DEMO_STUDENTS:
             assert shown[student]["score"] == pytest.approx(sum(s.score for s in scores[student].values()))
         assert shown["demo_tampered"]["needs_manual_grade"] and not shown["demo_solution"]["needs_manual_grade"]
         answer = call(f"/submission/{c.ASSIGNMENT}/demo_nobody/autograde", method="POST")
         assert answer == {"success": False, "log": "", "error": "no submission of 'demo_nobody' in submitted/"}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+
+
+def test_the_formgrader_starts_a_course_without_an_activated_environment(tmp_path):
+    """With no gradebook yet and no environment on PATH, the formgrader still answers (nbgrader
+    creates the gradebook with the environment's alembic), and lists the assignment."""
+    course = c.new_course(tmp_path / "course", ["part1_data"])
+    with formgrader(course, tmp_path) as call:
+        assert [row["name"] for row in call("/assignments")] == [c.ASSIGNMENT]
+    assert (course / "gradebook.db").is_file()
