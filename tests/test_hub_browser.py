@@ -21,8 +21,10 @@ and Debian's ``chromium`` (``.ci/run`` installs it).
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import pwd
 import re
 import shutil
 import socket
@@ -320,6 +322,11 @@ def test_a_semester_round_in_the_browser(hub):
             for student, log in logs.items():
                 assert "Success" in log, log[-3000:]
                 assert "1 graded" in log, log[-3000:]
+                assert "limits: " in log, log[-3000:]  # the sandbox's bounds, named
+            with open(setup.course / "grading_report.csv", newline="") as handle:
+                report = {row["student"]: row for row in csv.DictReader(handle)}
+            assert set(report) == {ada, ben} and all(row["status"] != "failed" for row in report.values()), report
+            assert (setup.course / "gradebook.db").stat().st_uid == pwd.getpwnam(instructor).pw_uid  # not root's
 
         with round_.step("4c. instructor hand-grades demo_ada's written answer"):
             formgrader(page, setup, instructor, f"/gradebook/{c.ASSIGNMENT}/{WRITTEN_ANSWER[0]}")
