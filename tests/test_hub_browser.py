@@ -37,6 +37,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
 
 from grading import course as c
 from grading import hub as h
@@ -199,12 +201,17 @@ def cell_index(name: str, grade_id: str) -> int:
 def open_notebook(page, hub: h.Hub, user: str, name: str):
     page.goto(f"{hub.url}/user/{user}/lab/tree/{c.ASSIGNMENT}/{name}.ipynb")
     page.wait_for_selector(".jp-NotebookPanel:visible .jp-Cell")
-    idle = page.get_by_text("Python 3 (ipykernel) | Idle")
+    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=120_000)
+    # JupyterLab sometimes asks which kernel to start, also after a restored tab's kernel is idle:
+    # the notebook's own, as a student picks.
     choose = page.locator(".jp-Dialog:has-text('Select Kernel')")
-    idle.or_(choose).first.wait_for(timeout=120_000)
-    if choose.count():  # JupyterLab sometimes asks which kernel: the notebook's own, as a student picks
+    try:
+        choose.wait_for(timeout=3000)
         choose.get_by_role("button", name="Select").click()
-    idle.wait_for(timeout=120_000)
+        choose.wait_for(state="detached")
+    except PlaywrightTimeout:
+        pass
+    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=120_000)
 
 
 def type_answers(page, answers: dict[int, str]) -> None:
@@ -237,9 +244,13 @@ def run_all(page, timeout: float = 300_000) -> None:
     assert errors.count() == 0, errors.first.inner_text()[:2000]
 
 
-def save(page) -> None:
+def save(page, saved: Path, text: str) -> None:
+    """Save the notebook, and wait until the file on disk holds ``text``."""
     page.keyboard.press("Control+s")
-    page.wait_for_selector(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty", state="detached")
+    deadline = time.monotonic() + 30
+    while text not in saved.read_text():
+        assert time.monotonic() < deadline, f"{saved} was not saved with the answer typed"
+        time.sleep(0.5)
 
 
 def validate(page) -> str:
@@ -262,7 +273,6 @@ def manual_score(hub: h.Hub, student: str) -> float | None:
 
 
 def test_a_semester_round_in_the_browser(hub):
-    from playwright.sync_api import sync_playwright
 
     setup, set_up_seconds = hub
     instructor, ada, ben = setup.instructor, *setup.students
@@ -299,7 +309,7 @@ def test_a_semester_round_in_the_browser(hub):
             name, answer = WRITTEN_ANSWER
             open_notebook(page, setup, ada, name)
             type_answers(page, {cell_index(name, "binary_vs_ten_classes"): answer})
-            save(page)
+            save(page, Path(os.path.expanduser(f"~{ada}"), c.ASSIGNMENT, f"{name}.ipynb"), answer)
 
         with round_.step("3b. both submit"):
             for student in (ada, ben):
