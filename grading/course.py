@@ -229,7 +229,7 @@ def score_table(all_scores: dict[str, dict[str, NotebookScore]]) -> str:
         maximum = sum(entry.max_score for entry in notebooks.values())
         rows.append(f"{student:<16}" + "".join(f"{cell:>10}" for cell in cells) + f"{f'{total:g}/{maximum:g}':>10}")
     if any("*" in row for row in rows[2:]):
-        rows.append("* a written answer still waits for hand-grading (nbgrader formgrader)")
+        rows.append("* a written answer still waits for hand-grading: bash tools/formgrader.sh")
     return "\n".join(rows)
 
 
