@@ -51,14 +51,20 @@ def folder_digest(folder: Path) -> dict:
             for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()}
 
 
+def corpus_course(root: Path, solution_run: Path) -> tuple[Path, Path, Path]:
+    """A course of the corpus's notebooks in ``root``: the course, its release and a copy of the
+    solution that has run (the sandbox must work here, else the test skips)."""
+    require_sandbox()
+    course = c.new_course(root / "course", corpus.NOTEBOOKS)
+    release = c.generate_release(course)
+    return course, release, solution_copy(solution_run, root / "demo_solution", corpus.NOTEBOOKS)
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, solution_run):
     """Every bad submission and the solution, graded in one run; plus what the test watched."""
-    require_sandbox()
     root = tmp_path_factory.mktemp("corpus")
-    course = c.new_course(root / "course", corpus.NOTEBOOKS)
-    release = c.generate_release(course)
-    solution = solution_copy(solution_run, root / "demo_solution", corpus.NOTEBOOKS)
+    course, release, solution = corpus_course(root, solution_run)
     c.submit(course, "demo_solution", solution)
     c.submit(course, "demo_blank", release)
 
@@ -231,11 +237,8 @@ WATCHDOG_KILLS = {"demo_fork_bomb": {"process limit x1": "it ran more than 256 p
 @pytest.fixture(scope="module")
 def graded_by_watchdog(tmp_path_factory, solution_run):
     """The submissions in LIMITED, graded in one run with the watchdog instead of cgroups."""
-    require_sandbox()
     root = tmp_path_factory.mktemp("watchdog")
-    course = c.new_course(root / "course", corpus.NOTEBOOKS)
-    release = c.generate_release(course)
-    solution = solution_copy(solution_run, root / "demo_solution", corpus.NOTEBOOKS)
+    course, release, solution = corpus_course(root, solution_run)
     for student, folder in corpus.make(root / "bad", solution, {}, LIMITED, release=release).items():
         c.submit(course, student, folder)
     outcomes = parallel.grade_all(course, FAST, workers=2, progress=False, limits=LIMITS, nbgrader_options=OPTIONS,

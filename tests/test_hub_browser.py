@@ -26,7 +26,6 @@ import json
 import os
 import pwd
 import re
-import shutil
 import socket
 import subprocess
 import tempfile
