@@ -49,6 +49,10 @@ c.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, ClearMetad
 # IgnorePattern (enabled, with its pattern, in the shared settings above) drops stderr: TensorFlow,
 # absl and Keras's warnings are noise in the graded notebook and the feedback.
 
+# Students can write into the exchange's inbound folder directly: collect only each student's own
+# folders, copied without following links (grading/exchange.py), not nbgrader's copy of anything.
+c.ExchangeFactory.collect = "grading.exchange.SafeCollect"
+
 # A student who deletes a test cell gets it back (and is graded on it), instead of losing it silently.
 c.OverwriteCells.add_missing_cells = True
 
