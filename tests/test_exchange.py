@@ -4,7 +4,7 @@ Real ``nbgrader collect`` with the course's config, on an exchange laid out as n
 leaves it, with entries a student can plant in ``inbound/`` without nbgrader (it is writable by
 everybody): a submission in another student's name, a submission that is a link to another
 student's submitted work, and links inside their own submission to a file only the instructor may
-read and to ``/dev/zero``. Run as root (CI is), which owns the planted entries' targets; the
+read and to a FIFO. Run as root (CI is), which owns the planted entries' targets; the
 students are the system's ``nobody`` and ``daemon``.
 """
 
@@ -49,7 +49,11 @@ def test_collect_takes_only_each_students_own_folders_and_follows_no_link(tmp_pa
 
     honest = submission(inbound, "nobody", "nobody", "2026-12-01 10:00:00.000000 UTC")
     (honest / "notes.txt").symlink_to(secret)
-    (honest / "zeros.bin").symlink_to("/dev/zero")
+    # A link to a special file. (Not /dev/zero: a collect that follows it writes zeros until the
+    # disk is full, as nbgrader's own did here, 53 GB, while this test was written.)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    (honest / "zeros.bin").symlink_to(fifo)
     # nobody again, later, in daemon's name: not daemon's work.
     submission(inbound, "daemon", "nobody", "2026-12-02 10:00:00.000000 UTC")
     # A "submission" that is a link to daemon's submitted work, in the name of a third student.
