@@ -50,6 +50,7 @@ import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, fields, replace
+from functools import partial
 from pathlib import Path
 
 from grading import course as c
@@ -328,11 +329,8 @@ def grade_all(course: Path, env: dict, workers: int | None = None, scheduler: st
         earlier = None if force else last_grading(course, student)
         if earlier is None or (retry_failed and earlier["outcome"]["status"] == "failed"):
             todo.append(student)
-        elif earlier["outcome"]["status"] == "failed":
-            outcomes[student] = Outcome(**{**earlier["outcome"], "reason": earlier["outcome"]["reason"]
-                                           + " (not graded again: unchanged since; --retry-failed grades it again)"})
         else:
-            outcomes[student] = Outcome(**{**earlier["outcome"], "status": "unchanged"})
+            outcomes[student] = not_graded_again(earlier)
     bar = Progress(len(students), enabled=progress)
     for outcome in outcomes.values():
         bar.update(outcome)
@@ -344,15 +342,20 @@ def grade_all(course: Path, env: dict, workers: int | None = None, scheduler: st
     bar.close()
     # The report covers the class: students not graded in this run (the formgrader grades one at a
     # time) keep the row of their last grading while their files are unchanged.
-    others = []
-    for student in sorted(set(submitted(course)) - set(students)):
-        earlier = last_grading(course, student)
-        if earlier is not None:
-            status = "unchanged" if earlier["outcome"]["status"] == "graded" else "failed"
-            others.append(Outcome(**{**earlier["outcome"], "status": status}))
+    others = [not_graded_again(earlier) for earlier in map(partial(last_grading, course),
+                                                          sorted(set(submitted(course)) - set(students))) if earlier]
     ordered = with_class_signals(course, [outcomes[student] for student in students] + others)
     write_report(course / REPORT, ordered)
     return ordered[:len(students)]
+
+
+def not_graded_again(earlier: dict) -> Outcome:
+    """The report's row for a submission unchanged since its last grading (``earlier``, its receipt)."""
+    outcome = earlier["outcome"]
+    if outcome["status"] == "failed":
+        return Outcome(**{**outcome, "reason": outcome["reason"]
+                          + " (not graded again: unchanged since; --retry-failed grades it again)"})
+    return Outcome(**{**outcome, "status": "unchanged"})
 
 
 def with_class_signals(course: Path, outcomes: list[Outcome]) -> list[Outcome]:

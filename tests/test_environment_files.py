@@ -12,13 +12,14 @@ REPO = Path(__file__).resolve().parents[1]
 PIN = re.compile(r"^\s*-?\s*([A-Za-z0-9_.\-\[\]]+)\s*==\s*([^\s#]+)")
 
 
-def requirements_pins() -> dict[str, str]:
+def requirements_pins(path: Path = REPO / "requirements.txt") -> dict[str, str]:
+    """The ``name==version`` pins of a pip requirements file (every line must be one)."""
     pins = {}
-    for line in (REPO / "requirements.txt").read_text().splitlines():
+    for line in path.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
             match = PIN.match(line)
-            assert match, f"requirements.txt line {line!r} is not pinned with =="
+            assert match, f"{path.relative_to(REPO)} line {line!r} is not pinned with =="
             pins[match.group(1).lower()] = match.group(2)
     return pins
 

@@ -22,7 +22,7 @@ import pytest
 from cifar10_course.modes import RUN_TIMES, run_times
 from conftest import subprocess_env
 from grading import course as c
-from test_environment_files import PIN, requirements_pins
+from test_environment_files import requirements_pins
 
 SOURCE = c.REPO / "source" / c.ASSIGNMENT
 RELEASE = c.REPO / "release" / c.ASSIGNMENT
@@ -52,14 +52,7 @@ def section(text: str, heading: str) -> str:
 
 
 def student_pins() -> dict[str, str]:
-    pins = {}
-    for line in (RELEASE / "requirements.txt").read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            match = PIN.match(line)
-            assert match, f"the students' requirements.txt line {line!r} is not pinned with =="
-            pins[match.group(1).lower()] = match.group(2)
-    return pins
+    return requirements_pins(RELEASE / "requirements.txt")
 
 
 def test_student_requirements_pin_the_course_versions():
