@@ -63,8 +63,12 @@ c.Autograde.exclude_overwriting = {
 }
 
 # Students' outputs and markdown may hold HTML: the feedback pages and the formgrader sanitise it
-# (nbconvert's setting for outputs; grading.feedback.SanitizeMarkdown for markdown cells, which
-# nbgrader's templates render unsanitised), so that no script a student wrote runs when an
-# instructor or a student opens a page.
+# (nbconvert's setting for outputs; grading.feedback.SanitizeOutputs for what outputs' metadata
+# would write into a page; grading.feedback.SanitizeMarkdown for markdown cells, which nbgrader's
+# templates render unsanitised), so that no script a student wrote runs when an instructor or a
+# student opens a page. Feedback pages also carry a Content-Security-Policy that allows no script
+# at all (grading.feedback.FeedbackExporter), and so do the formgrader's views of a submission
+# (grading.formgrader).
 c.HTMLExporter.sanitize_html = True
-c.HTMLExporter.preprocessors = ["grading.feedback.SanitizeMarkdown"]
+c.HTMLExporter.preprocessors = ["grading.feedback.SanitizeOutputs", "grading.feedback.SanitizeMarkdown"]
+c.GenerateFeedback.exporter_class = "grading.feedback.FeedbackExporter"

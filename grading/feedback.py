@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bleach
+from nbconvert.exporters import HTMLExporter
 from nbconvert.filters import markdown2html
 from nbconvert.preprocessors import Preprocessor
 
@@ -114,24 +115,123 @@ def notes_page(student: str, outcome: dict) -> str:
 
 
 # Markup a student's markdown may keep in feedback and the formgrader: formatting, tables, links
-# and images, never scripts, event handlers, styles or frames.
+# and images, never scripts, event handlers, styles or frames. Links go to http(s) or mail only;
+# images may also be inline data of a raster format (an SVG in an <img> runs no script either).
 SAFE_TAGS = ["a", "abbr", "b", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6",
              "hr", "i", "img", "li", "ol", "p", "pre", "span", "strong", "sub", "sup", "table", "tbody", "td", "th",
              "thead", "tr", "ul"]
-SAFE_ATTRIBUTES = {"a": ["href", "title"], "img": ["src", "alt", "title"], "*": ["class", "id"]}
-_RAW_HTML = re.compile(r"<[A-Za-z!/?]")
+SAFE_PROTOCOLS = ["http", "https", "mailto"]
+IMAGE_DATA = re.compile(r"data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=\s]*", re.I)
+
+
+def _allowed_attribute(tag: str, name: str, value: str) -> bool:
+    if name in ("class", "id", "title"):
+        return True
+    if tag == "a" and name == "href":
+        return _safe_url(value)
+    if tag == "img" and name in ("src", "alt"):
+        return name == "alt" or _safe_url(value) or bool(IMAGE_DATA.fullmatch(value.strip()))
+    return False
+
+
+def _safe_url(value: str) -> bool:
+    scheme = re.match(r"\s*([A-Za-z][A-Za-z0-9+.-]*):", value)
+    return scheme is None or scheme.group(1).lower() in SAFE_PROTOCOLS  # relative links, anchors, http(s), mail
+
+
+def clean_markdown(source: str) -> str:
+    """A markdown cell as sanitised HTML, on one line inside a ``<div>``: rendered again as
+    markdown (the templates do), it passes through unchanged, so no construct of markdown can
+    bring back what the sanitiser took out."""
+    cleaned = bleach.clean(markdown2html(source), tags=SAFE_TAGS, attributes=_allowed_attribute,
+                           protocols=[*SAFE_PROTOCOLS, "data"], strip=False)
+    return "<div>" + cleaned.replace("\r", "").replace("\n", "&#10;") + "</div>"
 
 
 class SanitizeMarkdown(Preprocessor):
-    """Render every markdown cell that holds raw HTML to sanitised HTML, before an HTML page is made.
+    """Render every markdown cell to sanitised HTML (:func:`clean_markdown`) before a page is made.
 
     nbconvert's ``HTMLExporter.sanitize_html`` cleans outputs, but nbgrader's feedback and
     formgrader templates render markdown cells without it, so a written answer holding a
-    ``<script>`` would run in the instructor's browser. Cells without raw HTML stay as they are.
+    ``<script>``, an event handler or a ``javascript:`` link would run in the instructor's browser.
     """
 
     def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type == "markdown" and _RAW_HTML.search(cell.source):
-            cell.source = bleach.clean(markdown2html(cell.source), tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES,
-                                       protocols=["http", "https", "mailto", "data"], strip=False)
+        if cell.cell_type == "markdown":
+            cell.source = clean_markdown(cell.source)
+            cell.pop("attachments", None)
         return cell, resources
+
+
+# What an output may carry to the page: its data of these types (every other type is dropped) and,
+# for images, a numeric size, an alt text and whether it is unconfined. Anything else in an output's
+# metadata is dropped: nbconvert writes an image's width and height into the page unquoted, and
+# its file names as the image's address.
+SAFE_OUTPUT_TYPES = {"text/plain", "text/html", "text/markdown", "text/latex", "image/png", "image/jpeg",
+                     "image/svg+xml", "application/json"}
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
+
+
+def _image_metadata(metadata) -> dict:
+    kept = {}
+    if not isinstance(metadata, dict):
+        return kept
+    for key in ("width", "height"):
+        value = metadata.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 100_000:
+            kept[key] = value
+    if isinstance(metadata.get("unconfined"), bool):
+        kept["unconfined"] = metadata["unconfined"]
+    if isinstance(metadata.get("alt"), str):
+        kept["alt"] = metadata["alt"][:1000]
+    return kept
+
+
+def clean_output(output) -> None:
+    """Keep of one output only what :data:`SAFE_OUTPUT_TYPES` and image metadata allow, in place."""
+    if output.get("output_type") not in ("display_data", "execute_result"):
+        return
+    data = output.get("data")
+    output["data"] = {kind: value for kind, value in (data.items() if isinstance(data, dict) else [])
+                      if kind in SAFE_OUTPUT_TYPES}
+    metadata = output.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    kept = _image_metadata(metadata)
+    for kind in IMAGE_TYPES:
+        if kind in output["data"] and isinstance(metadata.get(kind), dict):
+            kept[kind] = _image_metadata(metadata[kind])
+    output["metadata"] = kept
+
+
+class SanitizeOutputs(Preprocessor):
+    """Drop from every output what a page would show unsanitised (:func:`clean_output`)."""
+
+    def preprocess_cell(self, cell, resources, index):
+        for output in cell.get("outputs", []):
+            clean_output(output)
+        return cell, resources
+
+
+# Feedback pages need no script and load nothing from elsewhere: whatever got past the sanitisers
+# above cannot run or call out when a student or an instructor opens one.
+FEEDBACK_POLICY = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
+                   "base-uri 'none'; form-action 'none'")
+
+
+def with_policy(page: str, policy: str = FEEDBACK_POLICY) -> str:
+    """``page`` with a Content-Security-Policy ``<meta>`` as the first element of its head (the
+    template's own head: it comes before anything of the notebook's)."""
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{html.escape(policy)}">'
+    head = re.search(r"<head[^>]*>", page, re.I)
+    if head is None:
+        return meta + page
+    return page[:head.end()] + meta + page[head.end():]
+
+
+class FeedbackExporter(HTMLExporter):
+    """nbgrader's feedback pages (``GenerateFeedback.exporter_class``), each with
+    :data:`FEEDBACK_POLICY`: no script runs in them, whatever a student's notebook holds."""
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        output, resources = super().from_notebook_node(nb, resources, **kw)
+        return with_policy(output), resources

@@ -1,25 +1,31 @@
 """Runs in the student's kernel after a graded cell: calls the student's functions as the grader's
 tests ask, and hands back what they returned, as data. Nothing here decides a score.
 
-:class:`grading.execute.GuardedExecute` sends this file's source into the kernel with each
-request (a silent execution: it leaves no trace in the notebook, its outputs or its history) and
-reads the answer from the execute reply: :func:`run` returns one string, the JSON of a list with
-one entry per probe. Everything in it is untrusted: the notebook could have replaced any function
-used here, so the checker (:mod:`grading.checker`, another process) validates every value and
-decides from data it loads itself. A probe the notebook interferes with can only fail.
+:class:`grading.execute.GuardedExecute` installs this file in every kernel it starts, before any
+cell of the notebook runs (:func:`install`): the functions here are bound then, in a namespace of
+their own, so a notebook that later defines ``exec``, ``json`` or ``np`` changes nothing here.
+After each graded cell the executor calls the installed entry point (a silent execution that
+leaves no trace in the notebook) with a request; :func:`run` answers with one JSON text, a list of
+one entry per probe, which the executor keeps unread (beyond its length) for the checker.
+Everything in it is untrusted: the notebook could replace the entry point or any function used
+here, so the checker (:mod:`grading.checker`, another process) validates every value and decides
+from data it loads itself, on inputs drawn afresh at every grading. A probe the notebook
+interferes with can only fail.
 
-Probes (built in :mod:`grading.probes`):
+Probes (built in :mod:`grading.probes`); each carries a fresh number from the grader
+(``probe["fresh"]``) that seeds whatever random inputs it needs:
 
 - ``call``: call a student's function with given arguments and return its result (or its
   exception); arrays larger than ``whole_bytes`` come back as a sample of rows chosen by the
   grader's seed, with their full shape;
 - ``model``: call a build function twice; return the first model's ``to_json()``, whether it was
-  compiled, and whether the second call built a new model;
+  compiled, whether the second call built a new model, and the model's outputs for random inputs
+  with random weights (:func:`fresh_outputs`), which the checker computes again from the description;
 - ``training``: run a training function on a small random sample through
   :func:`cifar10_course.record_training` and return :func:`cifar10_course.checks.training_record`;
-- ``saved_files``: give a save function a model the grader chose and return the files it wrote;
-- ``loaded_model``: write a model the grader chose to files and return what a load function reads
-  back from them.
+- ``saved_files``: give a save function a model with random weights and return the files it wrote;
+- ``loaded_model``: write a model with random weights to files and return what a load function
+  reads back from them.
 """
 
 import base64
@@ -30,6 +36,30 @@ import tempfile
 
 STRING_LIMIT = 20_000
 ITEM_LIMIT = 100_000
+
+
+class Answer:
+    """The JSON text of an answer, shown as it is: IPython's plain-text form of it is the text
+    itself, without the quotes and escapes of a string's repr, so the executor keeps it unparsed."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text):
+        self.text = text
+
+    def __repr__(self):
+        return self.text
+
+    def _repr_pretty_(self, printer, cycle):
+        printer.text(self.text)
+
+
+def install(user_ns):
+    """The entry point the executor calls with each request: this module's :func:`run`, bound to
+    the notebook's namespace ``user_ns`` (where the student's functions are)."""
+    def entry(request_json):
+        return Answer(run(request_json, user_ns))
+    return entry
 
 
 def run(request_json, user_ns):
@@ -68,24 +98,16 @@ def _call(probe, user_ns, request):
     import numpy as np
 
     function = _function(user_ns, probe["function"])
-    recorder = None
-    args = []
-    for spec in probe["args"]:
-        value = _argument(spec, user_ns)
-        if "recorder" in spec:
-            recorder = value
-        args.append(value)
-    keywords = {name: _argument(spec, user_ns) for name, spec in probe["keywords"].items()}
+    args = [_argument(spec, user_ns, probe["fresh"]) for spec in probe["args"]]
+    keywords = {name: _argument(spec, user_ns, probe["fresh"]) for name, spec in probe["keywords"].items()}
     result = function(*args, **keywords)
     answer = {"result": encode(result, request)}
     if probe.get("keep_args"):
         answer["args_after"] = [encode(arg, request) if isinstance(arg, np.ndarray) else None for arg in args]
-    if recorder is not None:
-        answer["recorder_flags"] = [encode(flag, request) for flag in recorder.training_flags[:100]]
     return answer
 
 
-def _argument(spec, user_ns):
+def _argument(spec, user_ns, fresh):
     import cifar10_course as course
 
     if "value" in spec:
@@ -94,24 +116,91 @@ def _argument(spec, user_ns):
         (_, y_train), (_, y_test) = course.load_course_split()
         import numpy as np
 
-        labels = {"train_labels_onehot": y_train, "test_labels_onehot": y_test}[spec["data"]]
-        return np.eye(10)[labels.reshape(-1)]
+        labels = {"train_labels_onehot": y_train, "test_labels_onehot": y_test}[spec["data"]].reshape(-1)
+        return np.eye(10)[labels[data_rows(len(labels), fresh)]]
     if "recorder" in spec:
-        return course.RecordingAugment()
+        return StandInAugment(augment_offset(fresh))
     if "saved_predictions" in spec:
         part, build, variant, index = spec["saved_predictions"]
         return course.saved_model_predictions(part, _function(user_ns, build), variant)[index]
     raise ValueError(f"unknown argument {sorted(spec)}")
 
 
+class StandInAugment:
+    """Stands in for an augmentation model: adds ``offset`` to every pixel when called with
+    ``training=True`` and half of it otherwise, so that the images show how it was called."""
+
+    def __init__(self, offset):
+        self.offset = offset
+
+    def __call__(self, images, training=False):
+        import numpy as np
+
+        keras = __import__("cifar10_course").quiet_tensorflow()
+        added = self.offset if training is True else self.offset / 2
+        return keras.ops.convert_to_tensor(np.asarray(images, dtype="float32") + added)
+
+
 def _model(probe, user_ns, request):
     build = _function(user_ns, probe["function"])
     model = build()
+    kind = f"{type(model).__module__}.{type(model).__qualname__}"
     if not hasattr(model, "to_json"):
-        return {"type": f"{type(model).__module__}.{type(model).__qualname__}"}
-    second = build()
-    return {"type": f"{type(model).__module__}.{type(model).__qualname__}", "json": str(model.to_json())[:ITEM_LIMIT * 10],
-            "compiled": bool(getattr(model, "compiled", False)), "fresh": second is not model}
+        return {"type": kind}
+    answer = {"type": kind, "json": str(model.to_json())[:ITEM_LIMIT * 10],
+              "compiled": bool(getattr(model, "compiled", False))}
+    answer["fresh"] = build() is not model
+    try:
+        answer["outputs"] = encode(fresh_outputs(model, probe["fresh"]), request)
+    except Exception as error:
+        answer["outputs_error"] = f"{type(error).__name__}: {str(error)[:300]}"
+    return answer
+
+
+FRESH_IMAGES = 4  # random inputs a model answers for the checker
+
+
+def fresh_weights(model, fresh):
+    """Give ``model`` random weights drawn from ``fresh`` (the same in the kernel and the
+    checker for the same architecture): each float weight uniform within 1/sqrt(fan-in), and a
+    variance between 0.5 and 1.5; other variables (seed states) are left as they are."""
+    import numpy as np
+
+    rng = np.random.default_rng(fresh)
+    values = []
+    for variable, current in zip(model.weights, model.get_weights()):
+        if not np.issubdtype(current.dtype, np.floating):
+            values.append(current)
+        elif "variance" in str(getattr(variable, "name", "")):
+            values.append(rng.uniform(0.5, 1.5, current.shape).astype(current.dtype))
+        else:
+            scale = 1 / np.sqrt(max(1, int(np.prod(current.shape[:-1]))))
+            values.append((rng.uniform(-1, 1, current.shape) * scale).astype(current.dtype))
+    model.set_weights(values)
+
+
+def fresh_inputs(shape, fresh):
+    """:data:`FRESH_IMAGES` random inputs of a model's input ``shape`` (its first axis open), drawn from ``fresh``."""
+    import numpy as np
+
+    sizes = [FRESH_IMAGES] + [int(size) for size in tuple(shape)[1:]]
+    return np.random.default_rng(fresh + 1).random(sizes, dtype=np.float32)
+
+
+IMAGES = (None, 32, 32, 3)  # the input of a model that declares none (built here before its weights are drawn)
+
+
+def fresh_outputs(model, fresh):
+    """What ``model`` answers, when predicting, for random inputs with random weights (both from ``fresh``)."""
+    import numpy as np
+
+    try:
+        shape = model.input_shape
+    except Exception:  # a Sequential without keras.Input, such as an augmentation model
+        shape = IMAGES
+        model.build(shape)
+    fresh_weights(model, fresh)
+    return np.asarray(model(fresh_inputs(shape, fresh), training=False))
 
 
 def _training(probe, user_ns, request):
@@ -122,7 +211,7 @@ def _training(probe, user_ns, request):
     from cifar10_course import checks
 
     train, build = _function(user_ns, probe["train"]), _function(user_ns, probe["build"])
-    x, y = course.small_training_sample(probe["count"], binary=probe["binary"])
+    x, y = course.small_training_sample(probe["count"], binary=probe["binary"], seed=probe["fresh"])
     try:
         model = build()
         checks.check_keras_model(model)
@@ -152,21 +241,21 @@ def _network(spec):
     return keras.Sequential([keras.Input(shape=tuple(spec["input"])), *layers])
 
 
-def _challenge(spec):
-    """The grader's model for the saving probes: a small Sequential with weights from a seed."""
+def challenge_model(spec, fresh):
+    """The grader's model for the saving probes: a small Sequential with weights drawn from ``fresh``."""
     import numpy as np
 
     keras = __import__("cifar10_course").quiet_tensorflow()
     model = keras.Sequential([keras.Input(shape=(spec["inputs"],))]
                              + [keras.layers.Dense(units, activation=activation) for units, activation in spec["layers"]])
-    rng = np.random.default_rng(spec["seed"])
+    rng = np.random.default_rng(fresh)
     model.set_weights([rng.standard_normal(w.shape).astype("float32") for w in model.get_weights()])
     return model
 
 
 def _saved_files(probe, user_ns, request):
     save = _function(user_ns, probe["function"])
-    model = _challenge(probe["challenge"])
+    model = challenge_model(probe["challenge"], probe["fresh"])
     with tempfile.TemporaryDirectory() as folder:
         architecture, weights = os.path.join(folder, "model.json"), os.path.join(folder, "model.weights.h5")
         save(model, architecture, weights)
@@ -182,7 +271,7 @@ def _saved_files(probe, user_ns, request):
 
 def _loaded_model(probe, user_ns, request):
     load = _function(user_ns, probe["function"])
-    model = _challenge(probe["challenge"])
+    model = challenge_model(probe["challenge"], probe["fresh"])
     with tempfile.TemporaryDirectory() as folder:
         architecture, weights = os.path.join(folder, "given.json"), os.path.join(folder, "given.weights.h5")
         with open(architecture, "w") as handle:
@@ -230,6 +319,20 @@ def encode(value, request, depth=0):
     np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
     answer["__ndarray__"] = base64.b64encode(buffer.getvalue()).decode()
     return answer
+
+
+def data_rows(count, fresh):
+    """The rows of a data argument of ``count`` rows that a probe with the number ``fresh`` passes
+    (:func:`grading.probes.data`): a random half or more of them, in order."""
+    import numpy as np
+
+    rng = np.random.default_rng(fresh)
+    return np.sort(rng.choice(count, size=int(rng.integers(count // 2, count + 1)) if count else 0, replace=False))
+
+
+def augment_offset(fresh):
+    """What :class:`StandInAugment` adds while training, for a probe with the number ``fresh``."""
+    return float(1000 + fresh % 1000)
 
 
 def sample_rows(count, size, seed):

@@ -42,6 +42,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -53,11 +54,14 @@ from dataclasses import asdict, dataclass, fields, replace
 from functools import partial
 from pathlib import Path
 
+import nbformat
+
 from grading import course as c
 from grading import sandbox as sb
 from grading import signals
 from grading import staging
-from grading.execute import EVENTS_ENV
+from grading.execute import EVENTS_ENV, RECORDS_ENV
+from grading.run_nbgrader import PREPARE_ENV, RESULT_ENV
 
 WORK = ".grading"  # the grader's own folder in the course: staged copies and receipts
 STAGED = f"{WORK}/staged"
@@ -75,7 +79,8 @@ class Outcome:
     student: str
     status: str  # "graded", "unchanged" (skipped: graded before, files the same) or "failed"
     seconds: float = 0.0
-    peak_memory_mb: float = 0.0
+    peak_memory_mb: float = 0.0  # kernels, checker and the grading process together
+    grader_memory_mb: float = 0.0  # the grading process (nbgrader) alone: it reads every answer of the kernels
     attempts: int = 0
     cell_timeouts: int = 0
     kernel_deaths: int = 0
@@ -132,72 +137,137 @@ def grade_one(course: str, student: str, settings: Settings) -> dict:
     """
     course_path = Path(course)
     (course_path / WORK).mkdir(mode=0o700, exist_ok=True)  # students' files: the grader's user only
+    # Before anything of the new submission is read: no old score can outlive a failure below.
+    c.forget_grading(course_path, student, settings.database)
     staged = course_path / STAGED / student / c.ASSIGNMENT
     staging.remove(staged.parent)
-    notes = staging.stage(course_path / "submitted" / student / c.ASSIGNMENT, staged)
-    files = staging.fingerprint(staged)
-    expected = sorted(path.stem for path in (course_path / "source" / c.ASSIGNMENT).glob("*.ipynb"))
-    notes += staging.unreadable_notebooks(staged, expected)
-    notes += signals.failed_training(staged, expected)
-    shown, found = signals.shown_accuracies(staged, expected), signals.digests(staged, expected)
-    c.forget_grading(course_path, student, settings.database)
-    env = dict(settings.env)
-    groups, mounts, namespace = [], None, []
-    with tempfile.NamedTemporaryFile("r", prefix="grading-events-", suffix=".jsonl") as events:
-        env[EVENTS_ENV] = events.name
+    work = Path(tempfile.mkdtemp(prefix="grading-"))  # records, events and the result: removed below
+    groups: dict[str, sb.Bounds] = {}
+    mounts = None
+    try:
+        notes = staging.stage(course_path / "submitted" / student / c.ASSIGNMENT, staged)
+        files = staging.fingerprint(staged)
+        env = dict(settings.env)
+        env.update({EVENTS_ENV: str(work / "events.jsonl"), RECORDS_ENV: str(work / "records"),
+                    RESULT_ENV: str(work / "result.json"),
+                    PREPARE_ENV: json.dumps({"folder": str(staged), "notebooks": source_grade_ids(course_path)})})
+        namespace = []
         if settings.limits is not None:
             name = re.sub(r"[^\w.-]", "_", student)
             mounts = sb.mounts_folder()
-            groups = [settings.way.create(name, settings.limits, mounts),
-                      settings.way.create(f"{name}-checker", settings.limits, mounts,
-                                          memory_mb=settings.limits.checker_memory_mb)]
-            env[sb.SANDBOX_ENV] = sb.Sandbox(groups[0].to_dict(), settings.limits, list(settings.read_only),
-                                             checker_group=groups[1].to_dict(), mounts=str(mounts)).to_env()
+            for role, memory in (("kernels", None), ("checker", settings.limits.checker_memory_mb),
+                                 ("grader", settings.limits.grader_memory_mb)):
+                groups[role] = settings.way.create(f"{name}-{role}", settings.limits, mounts, memory_mb=memory,
+                                                   own_process=role == "grader")
+            env[sb.SANDBOX_ENV] = sb.Sandbox(groups["kernels"].to_dict(), settings.limits, list(settings.read_only),
+                                             checker_group=groups["checker"].to_dict(), mounts=str(mounts)).to_env()
             namespace = sb.grader_namespace()  # where a grader without root may mount the kernels' tmpfs
-        command = [sys.executable, "-m", "grading.measure", *namespace, sys.executable, "-m", "grading.run_nbgrader",
-                   "autograde",
-                   c.ASSIGNMENT, "--force", f"--student={student}", f"--CourseDirectory.submitted_directory={STAGED}",
+        command = [*namespace, sys.executable, "-m", "grading.run_nbgrader", "autograde", c.ASSIGNMENT, "--force",
+                   f"--student={student}", f"--CourseDirectory.submitted_directory={STAGED}",
                    *c.database_option(settings.database), *settings.nbgrader_options]
+        if "grader" in groups:
+            command = groups["grader"].launch(command)
         start = time.perf_counter()
-        process = subprocess.Popen(command, cwd=course_path, env=c.grading_env(env), stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, start_new_session=True)
-        try:
-            stdout, stderr = process.communicate(timeout=settings.budget_seconds)
-            over_budget = False
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            stdout, stderr = process.communicate()
-            over_budget = True
+        returncode, log, over_budget = run_bounded(command, course_path, c.grading_env(env), settings.budget_seconds,
+                                                   started=groups["grader"].started if "grader" in groups else None)
         seconds = time.perf_counter() - start
-        counters = groups[0].counters() if groups else {}
-        for group in groups:
+        counters = {role: group.counters() for role, group in groups.items()}
+        events = read_events(work / "events.jsonl")
+        result = read_result(work / "result.json")
+    finally:
+        for group in groups.values():
             group.remove()
         if mounts is not None:  # the kernels' private mounts, even when nbgrader was killed
             sb.remove_mounts(mounts)
-        recorded = [json.loads(line) for line in events.read().splitlines() if line.strip()]
-    staging.remove(staged.parent)
-    measured = _measurement(stdout)
-    log = stdout + stderr
-    if not over_budget and (measured.get("signal") or process.returncode < 0):
-        signal_number = measured.get("signal") or -process.returncode
-        raise InfrastructureError(f"nbgrader for {student} was killed by signal {signal_number}")
-    kinds = Counter(event["event"] for event in recorded)
-    outcome = Outcome(student, "graded" if process.returncode == 0 and not over_budget else "failed",
-                      round(seconds, 1),
-                      counters.get("peak_memory_mb") or round(measured.get("peak_rss_kb", 0) / 1024, 1), 1,
-                      cell_timeouts=kinds["cell_timeout"], kernel_deaths=kinds["kernel_death"],
-                      sandbox_violations=violations(recorded, counters), notes="; ".join(notes + student_notes(recorded)),
-                      signals="; ".join(signals.from_events(recorded, shown) + signals.restored_cells(log)))
+        shutil.rmtree(work, ignore_errors=True)
+        staging.remove(staged.parent)
+    grader_killed = counters.get("grader", {}).get("memory_kills", 0) > 0
+    if not over_budget and returncode < 0 and not grader_killed:
+        raise InfrastructureError(f"nbgrader for {student} was killed by signal {-returncode}")
+    prepared = result.get("prepare") or {}
+    kinds = Counter(event["event"] for event in events)
+    outcome = Outcome(student, "graded" if returncode == 0 and not over_budget else "failed", round(seconds, 1),
+                      peak_memory(counters, result), float(result.get("peak_memory_mb") or 0), 1,
+                      cell_timeouts=kinds["cell_timeout"],
+                      kernel_deaths=kinds["kernel_death"], sandbox_violations=violations(events, counters.get("kernels", {})),
+                      notes="; ".join(notes + list(prepared.get("notes") or []) + student_notes(events)),
+                      signals="; ".join(signals.from_events(events, prepared.get("shown") or {})
+                                        + signals.restored_cells(result.get("restored") or [])
+                                        + list(prepared.get("grader_notes") or [])))
     if over_budget:
         outcome.reason = f"grading stopped after {settings.budget_seconds} s, the time budget of a submission"
-    elif process.returncode != 0:
-        outcome.reason = failure_reason(log) or f"nbgrader exited with {process.returncode}"
+    elif grader_killed:
+        outcome.reason = (f"grading it needed more than the {settings.limits.grader_memory_mb:,} MB of memory the grader's "
+                          "own process may use for one submission")
+    elif returncode != 0:
+        error = result.get("error") or f"nbgrader exited with {returncode} ({log.strip().splitlines()[-1][:300] if log.strip() else 'no output'})"
+        outcome.reason = (f"{result['notebook']}: " if result.get("notebook") and result.get("error") else "") + error
     if outcome.status == "failed":
         c.forget_grading(course_path, student, settings.database)  # nothing half-graded stays behind
     receipt = receipt_path(course_path, student)
     receipt.parent.mkdir(parents=True, exist_ok=True)
-    receipt.write_text(json.dumps({"fingerprint": files, "outcome": asdict(outcome), "digests": found}))
+    receipt.write_text(json.dumps({"fingerprint": files, "outcome": asdict(outcome),
+                                   "digests": prepared.get("digests") or {}}))
     return asdict(outcome)
+
+
+def source_grade_ids(course: Path) -> dict[str, list[str]]:
+    """The grade ids of each notebook of the assignment's source, by notebook name (the
+    instructor's own files: what a staged notebook's nbgrader metadata may hold)."""
+    found = {}
+    for path in sorted((course / "source" / c.ASSIGNMENT).glob("*.ipynb")):
+        cells = nbformat.read(path, as_version=4).cells
+        found[path.stem] = [cell.metadata["nbgrader"]["grade_id"] for cell in cells
+                            if "grade_id" in cell.metadata.get("nbgrader", {})]
+    return found
+
+
+LOG_TAIL_BYTES = 64 * 1024  # of nbgrader's own output, kept for a failure's reason
+
+
+def run_bounded(command: list[str], cwd: Path, env: dict, budget: float, started=None) -> tuple[int, str, bool]:
+    """Run ``command`` for at most ``budget`` seconds (then kill its process group); returns its
+    exit code, the last :data:`LOG_TAIL_BYTES` of its output, and whether it ran out of time.
+    ``started`` is told the process's pid (a watchdog watches it)."""
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        if started is not None:
+            started(process.pid)
+        try:
+            process.wait(timeout=budget)
+            over_budget = False
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            over_budget = True
+        size = output.seek(0, os.SEEK_END)
+        output.seek(max(0, size - LOG_TAIL_BYTES))
+        return process.returncode, output.read().decode(errors="replace"), over_budget
+
+
+def read_events(path: Path) -> list[dict]:
+    """The events the grading process recorded (see :func:`grading.execute.record_event`)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def read_result(path: Path) -> dict:
+    """What the grading process wrote when it ended (see :mod:`grading.run_nbgrader`); empty if it did not."""
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def peak_memory(counters: dict, result: dict) -> float:
+    """The submission's peak memory in MB: its kernels', its checker's and its grading process's
+    peaks added up (each sampled or counted apart, so the sum is at most a little high)."""
+    kernels = counters.get("kernels", {}).get("peak_memory_mb", 0)
+    checker = counters.get("checker", {}).get("peak_memory_mb", 0)
+    return float(kernels + checker + (result.get("peak_memory_mb") or 0))
 
 
 def violations(events: list[dict], counters: dict) -> str:
@@ -223,45 +293,8 @@ def student_notes(events: list[dict]) -> list[str]:
     return notes
 
 
-_EXCEPTION = re.compile(r"^\s*([\w.]+(?:Error|Exception)): (.*)$")
-_NOTEBOOK = re.compile(r"(?:Sanitizing|Converting notebook|Autograding) \S*?([^/\s]+\.ipynb)")
-
-
-_TRACEBACK = "There was an error processing assignment"
-
-
-def failure_reason(log: str) -> str:
-    """The notebook nbgrader was working on and the last exception it reported, from its log.
-
-    The exception is read from nbgrader's own traceback where there is one: a kernel's processes
-    write their errors into the same log.
-    """
-    notebook, exception, in_traceback = "", "", _TRACEBACK not in log
-    for line in log.splitlines():
-        if _TRACEBACK in line:
-            in_traceback = True
-            continue
-        if "| ERROR]" in line and exception:
-            break
-        found = _NOTEBOOK.search(line)
-        if found and not exception:
-            notebook = found.group(1)
-        found = _EXCEPTION.match(line)
-        if found and in_traceback:
-            exception = f"{found.group(1)}: {found.group(2)}"
-    return (f"{notebook}: " if notebook and exception else "") + exception[:400]
-
-
 class InfrastructureError(RuntimeError):
     """The grading process was killed from outside: retry it, the submission is not to blame."""
-
-
-def _measurement(stdout: str) -> dict:
-    """The JSON line that :mod:`grading.measure` prints last."""
-    for line in reversed(stdout.splitlines()):
-        if line.startswith("{\"measure\":"):
-            return json.loads(line)["measure"]
-    return {}
 
 
 class Progress:
@@ -346,6 +379,8 @@ def grade_all(course: Path, env: dict, workers: int | None = None, scheduler: st
                                                           sorted(set(submitted(course)) - set(students))) if earlier]
     ordered = with_class_signals(course, [outcomes[student] for student in students] + others)
     write_report(course / REPORT, ordered)
+    if sandbox:
+        sb.tidy_runtime_root()
     return ordered[:len(students)]
 
 
@@ -442,6 +477,8 @@ def _grade_with(executor, course: Path, students: list[str], settings: Settings)
                 outcome = Outcome(student, "failed", reason=f"{error}, {ATTEMPTS} times")
             except Exception as error:  # A lost Dask worker after the scheduler's own retries.
                 outcome = Outcome(student, "failed", reason=f"{type(error).__name__}: {error}")
+            if outcome.status == "failed":  # whatever a killed attempt left in the gradebook goes
+                c.forget_grading(course, student, settings.database)
             outcome.attempts = attempts[student]
             yield outcome
 

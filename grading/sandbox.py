@@ -101,6 +101,7 @@ class Limits:
     disk_mb: int = 1024  # a kernel's private mount: its copy of the folder, /tmp and home
     files: int = 20_000  # files and folders in a kernel's private mount
     checker_memory_mb: int = 4096  # the checker's own group
+    grader_memory_mb: int = 2048  # the submission's nbgrader process: it reads the kernels' messages and answers
 
 
 @dataclass
@@ -218,16 +219,19 @@ class Way:
     v2_controllers: tuple = ()  # cgroup v2: the controllers enabled for them
     v2_delegated: bool = False  # cgroup v2: a user's delegated subtree (the grader moves into a leaf)
 
-    def create(self, name: str, limits: Limits, folder: Path, memory_mb: int | None = None) -> Bounds:
-        """New bounds for one submission's kernels (or its checker, with ``memory_mb``); what
-        the grader itself counts (the watchdog's counters, a sampled peak) goes into ``folder``."""
+    def create(self, name: str, limits: Limits, folder: Path, memory_mb: int | None = None,
+               own_process: bool = False) -> Bounds:
+        """New bounds for one submission's kernels (or its checker or its nbgrader process, with
+        ``memory_mb``); what the grader itself counts (the watchdog's counters, a sampled peak) goes
+        into ``folder``. ``own_process``: the bounds hold one process, whose children (kernels, the
+        checker) go into bounds of their own; a watchdog then counts that process alone."""
         memory = memory_mb or limits.memory_mb
         if self.name == "cgroup-v1":
             return CgroupV1.create(name, limits, memory)
         if self.name == "cgroup-v2":
             _prepare_v2(self)
             return CgroupV2.create(Path(self.v2_root) / self.v2_parent, name, limits, memory, self.v2_controllers, folder)
-        return Watchdog.create(folder, name, limits, memory)
+        return Watchdog.create(folder, name, limits, memory, own_process)
 
 
 def choose(requested: str = "auto", root: Path = CGROUP_ROOT, own: str | None = None) -> Way:
@@ -544,20 +548,24 @@ class Watchdog(Bounds):
 
     way = "watchdog"
 
-    def __init__(self, record: str, memory_mb: int, processes: int, refused_at_cap: bool):
+    def __init__(self, record: str, memory_mb: int, processes: int, refused_at_cap: bool, own_process: bool = False):
         self.record, self.memory_mb, self.processes = record, memory_mb, processes
         self.refused_at_cap = refused_at_cap  # the kernel's RLIMIT_NPROC binds (a grader without root)
+        self.own_process = own_process  # one process, without the children it starts (see Way.create)
 
     @classmethod
-    def create(cls, folder: Path, name: str, limits: Limits, memory_mb: int) -> Watchdog:
+    def create(cls, folder: Path, name: str, limits: Limits, memory_mb: int, own_process: bool = False) -> Watchdog:
         record = folder / f"{name}-{uuid.uuid4().hex[:8]}.watchdog.json"
         _Record(str(record)).write({"memory_kills": 0, "refused_forks": 0, "process_kills": 0, "peak_memory_mb": 0})
-        return cls(str(record), memory_mb, limits.processes, os.geteuid() != 0)
+        return cls(str(record), memory_mb, limits.processes, os.geteuid() != 0, own_process)
 
     def inside(self, command: list[str]) -> list[str]:
         return ["prlimit", f"--nproc={self.processes}", "--", *command]
 
     def started(self, pid: int) -> None:
+        if self.own_process:
+            self._watch_one(pid)
+            return
         record, cap, lock = _Record(self.record), self.memory_mb * 2**20, threading.Lock()
         state = {"killed": False, "at_cap": False}
 
@@ -595,6 +603,21 @@ class Watchdog(Bounds):
         # delay the count that stops a fork bomb.
         _Sampler(pid, count, limit=self.processes).start()
         _Sampler(pid, measure).start()
+
+    def _watch_one(self, pid: int) -> None:
+        """Sample one process's own resident memory and kill it over the cap (its children are
+        in bounds of their own)."""
+        record, cap = _Record(self.record), self.memory_mb * 2**20
+
+        def measure(processes: list[_Process]) -> bool:
+            memory = processes[0].resident
+            record.peak(memory)
+            if memory > cap:
+                record.add("memory_kills")
+                return True
+            return False
+
+        _Sampler(pid, measure, limit=0, kill_only_first=True).start()
 
     def counters(self) -> dict[str, int]:
         return _Record(self.record).read()
@@ -656,12 +679,13 @@ class _Record:
 
 class _Sampler(threading.Thread):
     """Calls ``look(processes)`` every :data:`SAMPLE_SECONDS` with the process tree below ``pid``
-    (``pid`` first, then top-down) until ``pid`` ends; kills the tree when ``look`` returns True.
-    With ``limit``, a tree of more than ``limit`` threads below ``pid`` is not walked further."""
+    (``pid`` first, then top-down) until ``pid`` ends; kills the tree when ``look`` returns True
+    (only ``pid`` with ``kill_only_first``). With ``limit``, a tree of more than ``limit``
+    threads below ``pid`` is not walked further."""
 
-    def __init__(self, pid: int, look, limit: int | None = None):
+    def __init__(self, pid: int, look, limit: int | None = None, kill_only_first: bool = False):
         super().__init__(daemon=True, name=f"grading-sampler-{pid}")
-        self.pid, self.look, self.limit = pid, look, limit
+        self.pid, self.look, self.limit, self.kill_only_first = pid, look, limit, kill_only_first
         self.start_time = _start_time(pid)
 
     def run(self) -> None:
@@ -671,7 +695,7 @@ class _Sampler(threading.Thread):
             except OSError:  # its group or record is gone: the submission's grading is over
                 return
             if kill:
-                _kill_tree(processes)
+                _kill_tree(processes[:1] if self.kill_only_first else processes)
             time.sleep(SAMPLE_SECONDS)
 
 
@@ -871,11 +895,24 @@ class SandboxedKernelManager(IpcKernelManager):
             self.private = None
 
 
+def _runtime_path() -> Path:
+    uid = os.getuid()
+    return Path(tempfile.gettempdir()) / ("grading-kernels" if uid == 0 else f"grading-kernels-{uid}")
+
+
+def tidy_runtime_root() -> None:
+    """Remove the folder of private mounts once nothing is left in it (another grading may still use it)."""
+    try:
+        _runtime_path().rmdir()
+    except OSError:
+        pass
+
+
 def _runtime_root() -> Path:
     """Where private mounts go: short (a Unix socket path holds at most 107 bytes), this user's
     only. A name in the shared /tmp that another user made first, or a link, is refused."""
     uid = os.getuid()
-    root = Path(tempfile.gettempdir()) / ("grading-kernels" if uid == 0 else f"grading-kernels-{uid}")
+    root = _runtime_path()
     try:
         root.mkdir(mode=0o700)
     except FileExistsError:

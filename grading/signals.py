@@ -16,7 +16,11 @@ Each names something a person should look at, with the numbers behind it:
   warning now only ever means a student's edit; the grade is that of the restored cell;
 - **same weights as another student**: a weights file byte-identical to another student's. Every
   student trains with a seed of their own (:func:`cifar10_course.seed_everything`), so honest
-  students' files differ; the note says whether their code differs too.
+  students' files differ; the note says whether their code differs too, and who submitted first
+  (nbgrader's ``timestamp.txt``), so the instructor knows whom to look at first.
+
+Everything here reads a submission's staged notebooks as untrusted JSON and never raises on
+what it finds there: a reading that fails is reported by the caller as a note.
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ from cifar10_course.training import WEIGHTS_FOLDER
 SHOWN_GAP = 0.02  # the notebook prints 4 decimals; the same weights give the same accuracy to ~1e-4
 TEST_MARGIN = 0.05  # on 2,000 training images the sample's own noise is about 0.011 (one standard deviation)
 NAMED = 10  # students named in one signal of identical weights; the rest are counted
-_RESTORED = re.compile(r"Attribute 'checksum' for cell (\S+) has changed!")
-_SHOWN = re.compile(r"Test accuracy: ([01]\.\d+) on ([\d,]+) test images")
+_SHOWN = re.compile(r"Test accuracy: ([01]\.\d+) on (\d[\d,]*) test images")
+TIMESTAMP = "timestamp.txt"  # nbgrader writes the submission's time there
 
 
 def _cells(folder: Path, name: str):
@@ -50,12 +54,19 @@ def _text(value) -> str:
     return "".join(map(str, value)) if isinstance(value, list) else str(value or "")
 
 
+def _nbgrader(cell: dict) -> dict:
+    """A cell's nbgrader metadata, or an empty dict when it has none that can be read."""
+    metadata = cell.get("metadata")
+    found = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
 def shown_accuracies(folder: Path, notebooks: list[str]) -> dict[str, tuple[float, int]]:
     """``"notebook/grade_id" -> (accuracy, test images)`` as the submitted notebooks printed them."""
     shown = {}
     for name in notebooks:
         for cell in _cells(folder, name):
-            grade_id = ((cell.get("metadata") or {}).get("nbgrader") or {}).get("grade_id")
+            grade_id = _nbgrader(cell).get("grade_id")
             for output in (cell.get("outputs") or []) if grade_id else []:
                 found = _SHOWN.search(_text(output.get("text")) if isinstance(output, dict) else "")
                 if found:
@@ -87,9 +98,18 @@ def digests(folder: Path, notebooks: list[str]) -> dict:
     code = hashlib.sha256()
     for name in notebooks:
         for cell in _cells(folder, name):
-            if ((cell.get("metadata") or {}).get("nbgrader") or {}).get("solution"):
+            if _nbgrader(cell).get("solution"):
                 code.update(" ".join(_text(cell.get("source")).split()).encode())
-    return {"weights": weights, "code": code.hexdigest()}
+    return {"weights": weights, "code": code.hexdigest(), "submitted": submission_time(folder)}
+
+
+def submission_time(folder: Path) -> str | None:
+    """When the submission was made, as nbgrader's ``timestamp.txt`` in it says (None without one)."""
+    try:
+        text = (folder / TIMESTAMP).read_text(encoding="utf-8", errors="replace")[:100].strip()
+    except OSError:
+        return None
+    return text if text.isprintable() and text else None
 
 
 def from_events(events: list[dict], shown: dict[str, tuple[float, int]]) -> list[str]:
@@ -99,7 +119,18 @@ def from_events(events: list[dict], shown: dict[str, tuple[float, int]]) -> list
     if refused:
         found.append(f"weights locked: a cell of {', '.join(refused)} tried to overwrite {WEIGHTS_FOLDER}/ while graded")
     for event in events:
-        if event["event"] != "signals" or not isinstance(event.get("test_accuracy"), (int, float)):
+        if event["event"] != "signals":
+            continue
+        where = f"{event['notebook']}/{event.get('test')}"
+        if event.get("settings_disagree"):
+            found.append(f"{where}: the weights file and the kernel's record of the training settings disagree "
+                         f"({event['settings_disagree']})")
+        if event.get("trained_in_mode"):
+            found.append(f"{where}: weights trained in another run mode ({event['trained_in_mode']})")
+        if event.get("weights_without_optimizer"):
+            found.append(f"{where}: {event['weights_without_optimizer']} holds no optimizer state, as the training cell "
+                         "saves it: not saved by the notebook's training cell?")
+        if not isinstance(event.get("test_accuracy"), (int, float)):
             continue
         where, measured = f"{event['notebook']}/{event.get('test')}", event["test_accuracy"]
         printed = shown.get(where)
@@ -112,20 +143,25 @@ def from_events(events: list[dict], shown: dict[str, tuple[float, int]]) -> list
     return found
 
 
-def restored_cells(log: str) -> list[str]:
-    """The signal of locked cells that nbgrader restored while grading, from its log."""
-    cells = sorted(set(_RESTORED.findall(log)))
+def restored_cells(cells: list[str]) -> list[str]:
+    """The signal of locked cells that nbgrader restored while grading (the cells its log named)."""
+    cells = sorted({str(cell) for cell in cells})
     return [f"edited locked cells, restored before grading: {', '.join(cells)}"] if cells else []
 
 
 def shared_weights(by_student: dict[str, dict]) -> dict[str, list[str]]:
-    """Students whose weights file is byte-identical to another student's: ``student -> signals``."""
+    """Students whose weights file is byte-identical to another student's: ``student -> signals``,
+    each saying who submitted that file first (the one the others may have copied)."""
     holders = defaultdict(list)
     for student, found in by_student.items():
         for name, digest in (found.get("weights") or {}).items():
             holders[(name, digest)].append(student)
     signals = defaultdict(list)
     for (name, _), students in sorted(holders.items()):
+        if len(students) < 2:
+            continue
+        when = {student: by_student[student].get("submitted") or "" for student in students}
+        first = min(students, key=lambda student: (when[student] == "", when[student], student))
         for student in students:
             others = [other for other in students if other != student]
             for kind in ("same", "different"):
@@ -133,5 +169,15 @@ def shared_weights(by_student: dict[str, dict]) -> dict[str, list[str]]:
                          if (by_student[student].get("code") == by_student[other].get("code")) == (kind == "same")]
                 if named:
                     more = f" and {len(named) - NAMED} more" if len(named) > NAMED else ""
-                    signals[student].append(f"{name} identical to that of {', '.join(named[:NAMED])}{more} ({kind} code)")
+                    signals[student].append(f"{name} identical to that of {', '.join(named[:NAMED])}{more} ({kind} code, "
+                                            f"{_order(student, first, when)})")
     return dict(signals)
+
+
+def _order(student: str, first: str, when: dict[str, str]) -> str:
+    """Who of a group of identical files submitted first, as one signal says it."""
+    if not when[first]:
+        return "submission times unknown"
+    if student == first:
+        return f"this submission came first, at {when[student]}"
+    return f"{first} submitted it first, at {when[first]}, this one at {when[student] or 'an unknown time'}"

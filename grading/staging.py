@@ -233,9 +233,14 @@ def fingerprint(source: Path, limits: StagingLimits = StagingLimits()) -> str:
     return digest.hexdigest()
 
 
-def unreadable_notebooks(folder: Path, expected: list[str]) -> list[str]:
-    """Check the staged notebooks, repairing what JupyterLab would accept (:func:`normalise`);
-    returns notes for the student.
+# Objects and lists a notebook's JSON may hold: parsing each costs memory far beyond its text. A
+# course notebook with every output holds a few thousand; a forged one could hold millions.
+MAX_CONTAINERS = 2_000_000
+
+
+def unreadable_notebooks(folder: Path, expected: list[str], grade_ids: dict[str, list[str]] | None = None) -> list[str]:
+    """Check the staged notebooks, repairing what JupyterLab would accept (:func:`normalise`, with
+    the grade ids of each notebook's source in ``grade_ids``); returns notes for the student.
 
     nbgrader stops at the first notebook it cannot read and throws away what it graded of the
     student; a notebook it cannot read is therefore removed from the staged copy and graded as
@@ -248,11 +253,14 @@ def unreadable_notebooks(folder: Path, expected: list[str]) -> list[str]:
             notes.append(f"{name}.ipynb was not submitted: 0 points for it")
             continue
         try:
+            text = path.read_bytes()
+            if text.count(b"{") + text.count(b"[") > MAX_CONTAINERS:
+                raise ValueError(f"it holds more than {MAX_CONTAINERS:,} JSON objects and lists")
             try:
-                data = json.loads(path.read_bytes())
+                data = json.loads(text)
             except ValueError:
                 data = None  # nbformat says why below
-            if normalise(data):
+            if normalise(data, (grade_ids or {}).get(name)):
                 path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
             nbformat.validate(nbformat.read(path, as_version=4))
         except Exception as error:  # NotJSONError, ValidationError, UnicodeDecodeError, ...
@@ -268,14 +276,15 @@ CELL_DEFAULTS = {"metadata": dict, "source": str}
 CODE_CELL_DEFAULTS = {"outputs": list, "execution_count": lambda: None}
 
 
-def normalise(data) -> bool:
+def normalise(data, grade_ids: list[str] | None = None) -> bool:
     """Repair in place the JSON of a notebook in what JupyterLab would open as it is: cell ids in
     a notebook older than format 4.5 (nbformat's own API and jupytext write them), cells without
     ids or with repeated ones, a missing format version, missing metadata, source or outputs.
+    With the ``grade_ids`` of the notebook's source, also nbgrader's metadata (:func:`own_cells`).
     Returns whether anything changed; anything else wrong is left for nbformat to refuse."""
     if not (isinstance(data, dict) and isinstance(data.get("cells"), list) and data.get("nbformat", 4) == 4):
         return False
-    changed = False
+    changed = own_cells(data, grade_ids) if grade_ids is not None else False
     for key, default in (("metadata", {}), ("nbformat", 4), ("nbformat_minor", 4)):
         if key not in data:
             data[key], changed = default, True
@@ -293,6 +302,28 @@ def normalise(data) -> bool:
             if not (isinstance(given, str) and VALID_CELL_ID.fullmatch(given)) or given in seen:
                 cell["id"], changed = nbformat.v4.nbbase.random_cell_id(), True
             seen.add(cell["id"])
+    return changed
+
+
+def own_cells(data: dict, grade_ids: list[str]) -> bool:
+    """Keep nbgrader's metadata only where it belongs: on the first cell that carries each grade id
+    of the notebook's source. Copies of a cell (JupyterLab's copy and paste keeps its metadata), cells
+    with a grade id the source does not have, and metadata nbgrader cannot read (not an object, or
+    a grade id that is not text) become the student's own cells. nbgrader would otherwise empty
+    the first copy's metadata and then fail the whole submission; and a grade id is written into
+    the formgrader's page as it is. Returns whether anything changed."""
+    known, seen, changed = set(grade_ids), set(), False
+    for cell in data["cells"]:
+        metadata = cell.get("metadata") if isinstance(cell, dict) else None
+        if not isinstance(metadata, dict) or "nbgrader" not in metadata:
+            continue
+        nbgrader = metadata["nbgrader"]
+        grade_id = nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
+        if isinstance(grade_id, str) and grade_id in known and grade_id not in seen:
+            seen.add(grade_id)
+            continue
+        del metadata["nbgrader"]
+        changed = True
     return changed
 
 

@@ -17,10 +17,12 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import select
+import queue
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -29,24 +31,26 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Integer, Unicode, default
 
 from grading import sandbox as sb
-from grading.checker import is_test
+from grading.checker import graded_tests, is_test
 from grading.checker.__main__ import ANSWER
 from grading.execute import record_event, records_folder
 
 
 class CheckerError(RuntimeError):
-    """The checker could not answer: it died, or ran out of time."""
+    """The checker could not answer at all (it cannot start, or dies before any test)."""
 
 
 class Checker:
     """The checker process of this nbgrader process, started on first use and kept for the next
-    notebooks of the submission (Keras and the data set are loaded once)."""
+    notebooks of the submission (Keras and the data set are loaded once). A test that kills it
+    (out of memory) or runs past its time fails alone: a new checker decides the rest."""
 
     running: dict[tuple, Checker] = {}
 
     def __init__(self, mode: str, data: str):
         self.mode, self.data = mode, data
         self.process = None
+        self.workdir = None
 
     @classmethod
     def shared(cls, mode: str, data: str) -> Checker:
@@ -55,56 +59,110 @@ class Checker:
             cls.running[key] = cls(mode, data)
         return cls.running[key]
 
+    def command(self, submission: Path) -> list[str]:
+        """How the checker starts: in the sandbox of this submission where there is one."""
+        arguments = ["--mode", self.mode] + (["--data", self.data] if self.data else [])
+        sandbox = sb.current()
+        if sandbox is not None:
+            return sb.checker_command(sandbox, arguments, [records_folder(), submission], os.environ)
+        return [sys.executable, "-I", "-m", "grading.checker", *arguments]
+
     def start(self, submission: Path) -> None:
         if self.process is not None and self.process.poll() is None:
             return
-        arguments = ["--mode", self.mode] + (["--data", self.data] if self.data else [])
+        if self.workdir is None:
+            self.workdir = tempfile.mkdtemp(prefix="grading-checker-")
+            atexit.register(self.stop)
+        env = {**os.environ, "TMPDIR": self.workdir}  # its scratch files go where stop() removes them
         sandbox = sb.current()
-        env = dict(os.environ)
-        if sandbox is not None:
-            command = sb.checker_command(sandbox, arguments, [records_folder(), submission], env)
-        else:
-            command = [sys.executable, "-I", "-m", "grading.checker", *arguments]
-        self.workdir = tempfile.mkdtemp(prefix="grading-checker-")
-        self.process = subprocess.Popen(command, cwd=self.workdir, env=env, stdin=subprocess.PIPE,
+        self.memory_kills = self._memory_kills()
+        self.process = subprocess.Popen(self.command(submission), cwd=self.workdir, env=env, stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, text=True, start_new_session=True)
         if sandbox is not None and sandbox.checker() is not None:
             sandbox.checker().started(self.process.pid)  # a watchdog watches it from here on
-        atexit.register(self.stop)
+        self.lines = queue.Queue()
+        threading.Thread(target=self._read, args=(self.process.stdout, self.lines), daemon=True).start()
+
+    @staticmethod
+    def _read(stream, lines: queue.Queue) -> None:
+        """Pass the checker's lines on as they come, then None when it closes its output."""
+        for line in stream:
+            lines.put(line)
+        lines.put(None)
 
     def check(self, notebook: str, records: str, submission: Path, timeout: float) -> dict:
-        """The verdicts of ``notebook``'s tests: grade id -> ``{"passed", "message"}``."""
-        self.start(submission)
-        request = {"notebook": notebook, "records": records, "submission": str(submission)}
-        try:
-            self.process.stdin.write(json.dumps(request) + "\n")
-            self.process.stdin.flush()
-        except OSError:
-            raise CheckerError(self._why()) from None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.process.stdout], [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
-                break
-            line = self.process.stdout.readline()
-            if not line:
-                raise CheckerError(self._why())
-            if line.startswith(ANSWER):
-                return json.loads(line[len(ANSWER):])[notebook]
-        self.stop()
-        raise CheckerError(f"the checker took longer than {timeout:.0f} s")
+        """The verdicts of ``notebook``'s tests: grade id -> ``{"passed", "message"}``; each test
+        may take ``timeout`` seconds."""
+        pending = list(graded_tests(notebook))
+        verdicts: dict[str, dict] = {}
+        failed_starts = 0
+        while pending:
+            self.start(submission)
+            request = {"notebook": notebook, "records": records, "submission": str(submission), "tests": pending}
+            current, ended = None, None
+            try:
+                self.process.stdin.write(json.dumps(request) + "\n")
+                self.process.stdin.flush()
+            except OSError:
+                ended = "it stopped"
+            deadline = time.monotonic() + timeout
+            while ended is None:
+                try:
+                    line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    ended = f"it took longer than {timeout:.0f} s"
+                    break
+                if line is None:
+                    ended = "it stopped"
+                    break
+                if not line.startswith(ANSWER):
+                    continue
+                message = json.loads(line[len(ANSWER):])
+                if "start" in message:
+                    current, deadline = message["start"], time.monotonic() + timeout
+                elif "verdict" in message:
+                    grade_id = message.pop("verdict")
+                    verdicts[grade_id] = message
+                    pending = [test for test in pending if test != grade_id]
+                    current = None
+                elif "done" in message:
+                    return verdicts
+            why = self._why(ended)
+            if current is None:  # it died before deciding anything: not a test's doing
+                failed_starts += 1
+                if failed_starts >= 2:
+                    raise CheckerError(f"the checker could not check {notebook}: {why}")
+                continue
+            verdicts[current] = {"passed": False, "message": (
+                f"The grader could not finish checking this test: {why}. Nothing else of your notebook was affected.")}
+            pending = [test for test in pending if test != current]
+        return verdicts
 
-    def _why(self) -> str:
-        self.process.wait()
-        code = self.process.returncode
-        self.process = None
-        return f"the checker process ended (exit code {code})"
+    def _memory_kills(self) -> int:
+        sandbox = sb.current()
+        group = sandbox.checker() if sandbox is not None else None
+        return group.counters().get("memory_kills", 0) if group is not None else 0
 
-    def stop(self) -> None:
+    def _why(self, ended: str) -> str:
+        """Why the checker stopped, as the student reads it; stops it if it still runs."""
+        self.stop(keep_folder=True)
+        sandbox = sb.current()
+        if self._memory_kills() > self.memory_kills:
+            limit = sandbox.limits.checker_memory_mb if sandbox is not None else 0
+            return (f"checking it needed more than the {limit:,} MB of memory the grader has for it (a network this "
+                    "large cannot be checked: make it smaller)")
+        return ended
+
+    def stop(self, keep_folder: bool = False) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        if self.process is not None and self.process.stdin:
+            self.process.stdin.close()
         self.process = None
+        if not keep_folder and self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
 
 
 class ApplyVerdicts(NbGraderPreprocessor):
@@ -112,7 +170,7 @@ class ApplyVerdicts(NbGraderPreprocessor):
 
     mode = Unicode(help="The run mode the checker grades in; default: $COURSE_MODE of the grader, else full.").tag(config=True)
     data = Unicode(help="The CIFAR-10 copy the checker loads; default: $CIFAR10_PATH of the grader.").tag(config=True)
-    timeout = Integer(900, help="Seconds the checker may take for one notebook.").tag(config=True)
+    timeout = Integer(300, help="Seconds the checker may take for one test.").tag(config=True)
 
     @default("mode")
     def _default_mode(self) -> str:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import pickle
 import shutil
+import socket
+import subprocess
+import sys
 import tarfile
+import time
+import urllib.request
 from pathlib import Path
+from urllib.error import URLError
 
 import numpy as np
 import pytest
@@ -17,6 +25,9 @@ IMAGES_PER_CLASS_PER_BATCH = 2
 # Read once at start-up: the autouse fixture below removes the variable inside each test.
 FULL_COPY = os.environ.get(data.PATH_VARIABLE)
 FAST = {"COURSE_MODE": "fast", "CIFAR10_PATH": FULL_COPY or ""}  # the kernels' environment in end-to-end tests
+# A folder where a developer keeps one run of the solution notebooks between test sessions (about
+# 3 minutes each): filled by the first session, copied by the next ones. Unset in CI.
+SOLUTION_RUN_VARIABLE = "COURSE_TEST_SOLUTION_RUN"
 
 
 def max_points(notebook: str) -> dict[str, float]:
@@ -124,9 +135,15 @@ def solution_run(tmp_path_factory) -> Path:
         pytest.skip("CIFAR10_PATH is not set: the notebooks need CIFAR-10")
     from grading import course
 
-    folder = course.copy_clean(course.REPO / "source" / course.ASSIGNMENT,
-                               tmp_path_factory.mktemp("solution-run") / course.ASSIGNMENT)
+    folder = tmp_path_factory.mktemp("solution-run") / course.ASSIGNMENT
+    kept = os.environ.get(SOLUTION_RUN_VARIABLE)
+    if kept and (Path(kept) / "trained_models").is_dir():  # a developer's earlier run, reused (never in CI)
+        shutil.copytree(kept, folder)
+        return folder
+    course.copy_clean(course.REPO / "source" / course.ASSIGNMENT, folder)
     course.execute_notebooks(folder, FAST, workers=2)
+    if kept:
+        shutil.copytree(folder, kept, dirs_exist_ok=True)
     return folder
 
 
@@ -142,3 +159,40 @@ def solution_copy(run: Path, destination: Path, notebooks) -> Path:
 
     shutil.copytree(run, destination, ignore=left_out)
     return destination
+
+
+@contextlib.contextmanager
+def formgrader(course: Path, runtime: Path):
+    """nbgrader's formgrader with grading.formgrader, at ``course``, started from the environment's
+    own ``jupyter`` with no environment on PATH (not activated, as an instructor may start it);
+    yields a function that calls its API (its ``url`` attribute: the server's address)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    jupyter = Path(sys.executable).parent / "jupyter"
+    env = {**os.environ, "PATH": "/usr/bin:/bin", "JUPYTER_RUNTIME_DIR": str(runtime)}
+    server = subprocess.Popen([str(jupyter), "server", "--allow-root", "--no-browser", f"--port={port}",
+                               "--IdentityProvider.token=", "--ServerApp.disable_check_xsrf=True",
+                               f"--ServerApp.root_dir={course}", "--ServerApp.jpserver_extensions={'grading.formgrader': True}"],
+                              cwd=course, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}/formgrader/api"
+
+    def call(path: str, method: str = "GET"):
+        request = urllib.request.Request(base + path, method=method, data=b"" if method == "POST" else None)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+
+    try:
+        for _ in range(120):
+            try:
+                call("/status")
+                break
+            except URLError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("the formgrader did not start")
+        call.url = f"http://127.0.0.1:{port}"
+        yield call
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

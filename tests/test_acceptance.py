@@ -130,12 +130,12 @@ def test_a_broken_build_function_does_not_cost_the_training_functions_points():
         return model.fit(x, y, batch_size=32, epochs=20, verbose=0)
 
     names = {"build_convolution_nn": broken_build, "train_convolution_nn": train}
-    record = harvest._training(part3_cnn.TRAIN, names, {})
+    record = harvest._training({**part3_cnn.TRAIN, "fresh": 5}, names, {})
     assert "output size" in record["reference_used"] or "negative" in record["reference_used"]
     assert record["is_history"] and record["fit_calls"][0]["x_given"]
     # Without the task's network to fall back on, the build function's error is the answer.
     with pytest.raises(ValueError):
-        harvest._training({**part3_cnn.TRAIN, "reference": None}, names, {})
+        harvest._training({**part3_cnn.TRAIN, "reference": None, "fresh": 5}, names, {})
 
 
 @pytest.mark.parametrize("probe, parameters", [(part2_mlp.TRAIN, 308_310), (part3_cnn.TRAIN, 567_000),

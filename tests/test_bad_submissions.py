@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import socket
 import stat
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from conftest import FAST, require_sandbox, solution_copy
+from conftest import FAST, formgrader, require_sandbox, solution_copy
 from grading import corpus
 from grading import course as c
 from grading import parallel
@@ -39,7 +41,33 @@ OPTIONS = ("--Execute.timeout=20", "--GuardedExecute.notebook_budget=300")
 EVERYONE = corpus.CORPUS + corpus.RED_TEAM + corpus.VARIANTS
 # The students whose feedback is made and checked: those that leave notes, links, output or scripts.
 FEEDBACK_CHECKED = ["demo_rt_submitted_links", "demo_rt_planted_links", "demo_rt_dev_zero_notebook", "demo_rt_script",
-                    "demo_rt_many_files", "demo_rt_output_tricks", "demo_snooper", "demo_solution"]
+                    "demo_rt_many_files", "demo_rt_output_tricks", "demo_snooper", "demo_solution", "demo_rt_xss"]
+
+
+class Beacon(ThreadingHTTPServer):
+    """A server on the grading machine that hostile pages call: every request it gets is a script
+    of a student's that ran in a browser."""
+
+    def __init__(self):
+        self.calls = []
+        beacon = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                beacon.calls.append(self.path)
+                self.send_response(204)
+                self.send_header("Access-Control-Allow-Origin", "*")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
 
 
 def digest(path: Path) -> str:
@@ -81,13 +109,15 @@ def graded(tmp_path_factory, solution_run):
     server.listen()
     connections = []
     threading.Thread(target=lambda: connections.append(server.accept()), daemon=True).start()
+    beacon = Beacon()
     other = course / "submitted/demo_solution/cifar10"
     watched = [other / "part1_data.ipynb", course / "source/cifar10/part2_mlp.ipynb"]
     targets = [str(path) for path in watched] + [str(course / "gradebook.db"), "../../demo_solution/cifar10/part1_data.ipynb",
                                                  "../../../gradebook.db", "../../../source/cifar10/part1_data.ipynb"]
     hidden = [str(c.REPO / "grading/checker/part1_data.py"), str(course / "source/cifar10/part1_data.ipynb"),
               str(course / "gradebook.db")]
-    context = {"port": server.getsockname()[1], "data": FAST["CIFAR10_PATH"], "targets": targets, "hidden": hidden,
+    context = {"port": server.getsockname()[1], "beacon": beacon.url, "data": FAST["CIFAR10_PATH"], "targets": targets,
+               "hidden": hidden,
                "gradebook": str(course / "gradebook.db"), "source": str(course / "source"),
                "other_notebook": str(other / "part1_data.ipynb"), "other_weights": str(other / corpus.WEIGHTS),
                "root_only": str(root_only),
@@ -104,7 +134,8 @@ def graded(tmp_path_factory, solution_run):
                                                          nbgrader_options=OPTIONS)}
     server.close()
     c.generate_feedback(course, FEEDBACK_CHECKED)
-    return course, outcomes, {"connections": connections, "before": before, "other": other, "canaries": canaries}
+    return course, outcomes, {"connections": connections, "before": before, "other": other, "canaries": canaries,
+                              "beacon": beacon}
 
 
 def seen_by_student(course: Path, student: str, outcome) -> str:
@@ -137,8 +168,12 @@ def test_signals_for_the_instructor_have_no_false_positives(graded):
     every submission that kept the solution's weights holds a copy of one file, and says so."""
     course, outcomes, _ = graded
     allowed = {bad.student: [bad.signal] for bad in EVERYONE if bad.signal}
-    # Its notebook's outputs are the honest solution's: the accuracy it printed is not the one measured.
-    allowed["demo_retrains_on_test"] += ["weights locked", "in the notebook"]
+    # Its notebook's outputs are the honest solution's: the accuracy it printed is not the one measured;
+    # its function's record shows the required settings, its weights file others.
+    allowed["demo_retrains_on_test"] += ["weights locked", "in the notebook", "disagree"]
+    # Weights the corpus saved without training them (the training cell saves the optimizer's state too).
+    for student in ("demo_weights_wrong_architecture", "demo_rt_labels_as_predictions", "demo_rt_model_switch"):
+        allowed.setdefault(student, []).append("holds no optimizer state")
     solution_weights = digest(course / "submitted/demo_solution/cifar10" / corpus.WEIGHTS)
     for student, outcome in outcomes.items():
         signals = [found for found in outcome.signals.split("; ") if found]
@@ -200,6 +235,15 @@ def test_no_graded_or_feedback_folder_holds_what_a_link_pointed_at(graded):
     assert "grades_copy.db was left out: it is a hard link" in notes and "pipe was left out: it is a FIFO" in notes
 
 
+def test_answers_of_60_mb_cost_the_grader_a_few_hundred_mb_and_only_their_own_tests(graded):
+    """The kernel's answers are measured before anything parses them (the checker parses them,
+    in its own memory bound); the grading process itself stays small."""
+    _, outcomes, _ = graded
+    huge = outcomes["demo_rt_huge_answer"]
+    assert 0 < huge.grader_memory_mb < 500, huge
+    assert outcomes["demo_rt_many_objects"].grader_memory_mb < 500
+
+
 def test_the_report_counts_timeouts_deaths_and_violations(graded):
     course, outcomes, _ = graded
     assert outcomes["demo_endless_loop"].cell_timeouts == 1
@@ -221,6 +265,50 @@ def test_feedback_holds_no_script_of_a_student(graded):
     page = (course / "feedback/demo_rt_script/cifar10/part1_data.html").read_text()
     assert "<b>answer</b>" in page and "pwned by a student" in page  # shown as text, not run
     assert (course / "feedback/demo_rt_many_files/cifar10/grading_notes.html").is_file()
+
+
+def test_no_script_of_a_student_runs_in_the_formgrader_or_a_feedback_page(graded, tmp_path):
+    """demo_rt_xss carries scripts in an image's width and height, an SVG, markdown and HTML
+    outputs, a markdown cell's links and HTML, a grade id and an HTML file it hands in. Opened in
+    Chromium, the formgrader's page of its notebook (as the instructor, logged in), that file in
+    the formgrader, and its feedback page run none of them: the beacon they call hears nothing, no
+    title changes, no dialog opens. The pages still show the student's work, and the formgrader's
+    own scripts still run (they show the scores)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from test_hub_browser import CHROMIUM, CHROMIUM_ARGS
+
+    course, _, watched = graded
+    beacon = watched["beacon"]
+    graded_notebook = (course / "autograded/demo_rt_xss/cifar10/part1_data.ipynb").read_text()
+    assert "1 onerror=" in graded_notebook and "javascript:" in graded_notebook  # the attacks are in the notebook
+    assert "autofocus onfocus" in (course / "submitted/demo_rt_xss/cifar10/part1_data.ipynb").read_text()
+    assert "autofocus onfocus" not in graded_notebook  # the cell with the forged grade id became the student's own
+    feedback = course / "feedback/demo_rt_xss/cifar10/part1_data.html"
+    with formgrader(course, tmp_path) as call, sync_playwright() as playwright:
+        (notebook,) = [row for row in call(f"/submitted_notebooks/{c.ASSIGNMENT}/part1_data")
+                       if row["student"] == "demo_rt_xss"]
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        dialogs = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        submission = f"{call.url}/formgrader/submissions/{notebook['id']}/"
+        response = page.goto(submission)
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        page.wait_for_selector("text=html answer")  # the student's work is shown
+        # nbgrader's own scripts ran: they put the automatic score into the score field
+        expect(page.locator("input.score").first).to_have_attribute("placeholder", re.compile(r"\d"))
+        page.wait_for_timeout(1500)
+        assert page.title() == "part1_data" and not dialogs
+        response = page.goto(submission + "evil.html")
+        assert response.status == 200 and "sandbox" in response.headers["content-security-policy"]
+        page.wait_for_timeout(1000)
+        page.goto(feedback.as_uri())
+        page.wait_for_selector("text=html answer")
+        page.wait_for_timeout(1500)
+        assert page.title() != "pwned" and not dialogs
+        browser.close()
+    assert beacon.calls == [], beacon.calls
 
 
 # -- the watchdog instead of cgroups ----------------------------------------------------------------
@@ -328,3 +416,32 @@ def test_a_resubmission_that_runs_out_of_time_leaves_no_old_score(graded, tmp_pa
     (fourth,) = parallel.grade_all(small, FAST, workers=1, progress=False, limits=LIMITS, budget_seconds=12,
                                    retry_failed=True, nbgrader_options=OPTIONS)
     assert fourth.status == "failed" and time.perf_counter() - start >= 12  # graded again, for its whole budget
+
+
+def test_a_resubmission_with_metadata_and_outputs_the_grader_cannot_read_keeps_no_old_score(graded, tmp_path):
+    """A blank second version whose cells carry ``"nbgrader": 1`` and a saved output that reads like
+    an accuracy but holds no number: it is graded as what it is (0 points), never left with the
+    first version's 7 points, and the unreadable metadata becomes the student's own cell."""
+    course, _, _ = graded
+    small = c.new_course(tmp_path / "resubmit", ("part1_data",))
+    release = c.generate_release(small)
+    first_version = tmp_path / "first"
+    shutil.copytree(course / "submitted/demo_solution/cifar10", first_version, ignore=shutil.ignore_patterns("part2*"))
+    c.submit(small, "demo_rt_unreadable_v2", first_version)
+    (first,) = parallel.grade_all(small, FAST, workers=1, progress=False, limits=LIMITS, nbgrader_options=OPTIONS)
+    assert first.status == "graded" and c.scores(small)["demo_rt_unreadable_v2"]["part1_data"].score == 7
+
+    second = tmp_path / "second"
+    shutil.copytree(release, second)
+    path = second / "part1_data.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells[0].metadata["nbgrader"] = 1
+    odd = nbformat.v4.new_code_cell("print('done')")
+    odd.outputs = [nbformat.v4.new_output("stream", name="stdout", text="Test accuracy: 0.5 on , test images")]
+    odd.metadata["nbgrader"] = {"grade_id": "multilayer_nn_accuracy", "grade": True}  # a grade id of no cell here
+    notebook.cells.append(odd)
+    nbformat.write(notebook, path)
+    c.submit(small, "demo_rt_unreadable_v2", second)
+    (again,) = parallel.grade_all(small, FAST, workers=1, progress=False, limits=LIMITS, nbgrader_options=OPTIONS)
+    assert again.status == "graded", again.reason
+    assert c.scores(small)["demo_rt_unreadable_v2"]["part1_data"].score == 0

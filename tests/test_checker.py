@@ -12,6 +12,7 @@ import io
 import json
 import os
 import pickle
+import sys
 
 import numpy as np
 import pytest
@@ -172,11 +173,29 @@ def test_a_forged_training_record_of_garbage_fails_without_crashing():
     assert checks.history_problems({"is_history": True, "history_keys": ["loss", "acc"]}) == []
 
 
-def test_every_graded_test_declares_probes_the_harvest_knows():
+def test_every_graded_test_declares_probes_the_harvest_knows_and_makes_them_again_from_the_seed():
     for part in ("part1_data", "part2_mlp", "part3_cnn", "part4_binary", "part5_deeper", "part6_bias"):
         for test in graded_tests(part).values():
-            assert test.probes, test.grade_id
-            assert all(probe["kind"] in harvest._PROBES for probe in test.probes), test.grade_id
+            probes = test.probes_for(p.Fresh(2**100 + 7))
+            assert probes, test.grade_id
+            assert all(probe["kind"] in harvest._PROBES for probe in probes), test.grade_id
+            assert probes == test.probes_for(p.Fresh(2**100 + 7)), test.grade_id  # what the checker makes again
+
+
+def test_fresh_inputs_are_new_at_every_grading():
+    """Inputs of the tests that call a student's functions differ from one grading seed to the next,
+    so an answer recorded at one grading is no answer at the next; fixed probes (a build
+    function's, the data set's) get a new fresh number instead, which seeds their random inputs."""
+    changed = []
+    for part in ("part1_data", "part5_deeper", "part6_bias"):
+        for test in graded_tests(part).values():
+            one, other = test.probes_for(p.Fresh(1)), test.probes_for(p.Fresh(2))
+            if one != other:
+                changed.append(test.grade_id)
+            for probe in one:
+                assert p.fresh_value(1, probe) != p.fresh_value(2, probe), test.grade_id
+    assert {"class_counts_example", "per_class_recall_cases", "balanced_accuracy_cases", "undersample_class_details",
+            "oversample_class_details", "recall_drop_example"} <= set(changed), changed
 
 
 def test_returned_arrays_keep_their_type(tmp_path):
@@ -200,3 +219,112 @@ def test_the_whole_data_set_in_fast_mode_is_told_to_use_the_course_loader(tmp_pa
                                     mode=SimpleNamespace(name="fast"))
     with pytest.raises(Failed, match=r"all 50,000 training images(.|\n)*load_course_split\(\)"):
         graded_tests("part1_data")["load_cifar10_shapes"].check(evidence)
+
+
+def test_a_model_too_big_to_check_is_refused_from_its_description_before_anything_is_allocated(keras):
+    """Parameters, activations and operations per image are worked out from the description, layer
+    by layer, exactly for the course's networks; beyond the limits the test fails with the numbers."""
+    from grading.checker import sizes
+
+    layers = keras.layers
+    course = keras.Sequential([keras.Input((32, 32, 3)), layers.Conv2D(32, 3, padding="same"), layers.MaxPooling2D(),
+                               layers.BatchNormalization(), layers.SeparableConv2D(8, 3), layers.Flatten(),
+                               layers.Dense(10)])
+    size = sizes.measure(json.loads(course.to_json()))
+    assert size.parameters == course.count_params() and sizes.prediction_batch(size) == sizes.LARGEST_BATCH
+    wide = json.loads(keras.Sequential([keras.Input((32, 32, 3)), layers.Flatten(), layers.Dense(10)]).to_json())
+    dense = wide["config"]["layers"][2]
+    for _ in range(2):
+        wide["config"]["layers"].insert(2, {**dense, "config": {**dense["config"], "units": 20_000}})
+    with pytest.raises(Failed, match=r"has 461,\d{3},\d{3} parameters; the grader measures networks of at most 60,000,000"):
+        safe_models.build(json.dumps(wide))
+    thick = keras.Sequential([keras.Input((32, 32, 3)), layers.Conv2D(1400, 3, padding="same"),
+                              layers.Conv2D(1400, 3, padding="same")])
+    with pytest.raises(Failed, match=r"costs 36\.\d GFLOP per image"):
+        safe_models.build(thick.to_json())
+    big = sizes.Size(1, 10_000_000, 1)  # 40 MB of activations per image: predicted a few at a time
+    assert sizes.prediction_batch(big) == sizes.ACTIVATION_BUDGET_BYTES // (10_000_000 * 8) < 20
+
+
+def test_a_description_is_accepted_only_if_it_computes_what_the_kernels_model_did(keras, tmp_path):
+    """The kernel's model answered for random images with random weights drawn for this grading;
+    a description of another model, or answers replayed from another grading, fail."""
+    mlp = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    probe = p.model("build_mlp")
+    seed = 2**70 + 3
+    fresh = p.fresh_value(seed, probe)
+    request = {"whole_bytes": 2**20, "sample_rows": 4, "seed": 1}
+
+    def evidence(outputs) -> Evidence:
+        answer = {"ok": {"json": mlp.to_json(), "compiled": False, "fresh": True,
+                         "outputs": harvest.encode(outputs, request)}}
+        records = {"seed": seed, "harvests": [{"request": {**request, "probes": [{**probe, "fresh": fresh}]},
+                                               "answer": json.dumps([answer]), "error": None}],
+                   "cells": {"test": {"probes": {p.key(probe): [0, 0]}}}}
+        found = Evidence(records, tmp_path, data=None, workdir=tmp_path)
+        found.grade_id = "test"
+        return found
+
+    honest = harvest.fresh_outputs(keras.models.clone_model(mlp), fresh)
+    assert evidence(honest).model(probe).count_params() == mlp.count_params()
+    for forged in (harvest.fresh_outputs(keras.models.clone_model(mlp), fresh + 1), honest[:, :5]):
+        with pytest.raises(Failed, match="does not compute what its own description"):
+            evidence(forged).model(probe)
+
+
+def test_the_optimizers_state_in_a_weights_file_is_read_without_following_links(keras, tmp_path):
+    import h5py
+
+    from grading.checker.common import expected_steps, optimizer_state
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.01), loss="mse")
+    model.fit(np.zeros((100, 4)), np.zeros((100, 2)), batch_size=8, epochs=2, validation_split=0.2, verbose=0)
+    model.save_weights(tmp_path / "trained.weights.h5")
+    assert optimizer_state(tmp_path / "trained.weights.h5") == {"iterations": 20, "learning_rate": pytest.approx(0.01)}
+    budget = type("Budget", (), {"epochs": 2, "batch_size": 8, "validation_split": 0.2})
+    assert expected_steps(100, budget) == 20
+    untrained = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    untrained.save_weights(tmp_path / "untrained.weights.h5")
+    assert optimizer_state(tmp_path / "untrained.weights.h5") is None
+    with h5py.File(tmp_path / "elsewhere.h5", "w") as other:
+        other["vars/0"] = 7
+    with h5py.File(tmp_path / "linked.weights.h5", "w") as linked:
+        linked["optimizer"] = h5py.ExternalLink(str(tmp_path / "elsewhere.h5"), "/")
+    assert optimizer_state(tmp_path / "linked.weights.h5") is None
+    (tmp_path / "junk.weights.h5").write_bytes(b"not hdf5")
+    with pytest.raises(ValueError):
+        optimizer_state(tmp_path / "junk.weights.h5")
+
+
+def test_a_test_that_kills_the_checker_fails_alone(tmp_path, monkeypatch):
+    """The checker dies (out of memory, say) or hangs while deciding one test: that test fails
+    with why, and a new checker decides the others of the notebook."""
+    from grading import verdicts
+
+    fake = tmp_path / "checker.py"
+    fake.write_text(f"""
+import json, sys, time
+from pathlib import Path
+ANSWER = {verdicts.ANSWER!r}
+for line in sys.stdin:
+    request = json.loads(line)
+    for test in request["tests"]:
+        print(ANSWER + json.dumps({{"start": test}}), flush=True)
+        if test == "class_counts_example" and not Path("{tmp_path}/died").exists():
+            Path("{tmp_path}/died").touch()
+            sys.exit(137)
+        if test == "class_counts_training_labels":
+            time.sleep(30)
+        print(ANSWER + json.dumps({{"verdict": test, "passed": True, "message": ""}}), flush=True)
+    print(ANSWER + json.dumps({{"done": request["notebook"]}}), flush=True)
+""")
+    monkeypatch.setattr(verdicts.Checker, "command", lambda self, submission: [sys.executable, str(fake)])
+    checker = verdicts.Checker("fast", "")
+    found = checker.check("part1_data", "records.json", tmp_path, timeout=3)
+    checker.stop()
+    assert {test: verdict["passed"] for test, verdict in found.items()} == {
+        "load_cifar10_shapes": True, "load_cifar10_values": True, "load_cifar10_matches_data": True,
+        "class_counts_example": False, "class_counts_training_labels": False}
+    assert "stopped" in found["class_counts_example"]["message"]
+    assert "took longer than 3 s" in found["class_counts_training_labels"]["message"]

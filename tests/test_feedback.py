@@ -20,14 +20,23 @@ def course_config() -> Config:
     return PyFileConfigLoader("nbgrader_config.py", path=str(c.REPO)).load_config()
 
 
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+
+
 def hostile_notebook() -> nbformat.NotebookNode:
     code = nbformat.v4.new_code_cell("display(HTML(...))")
     code.outputs = [
         nbformat.v4.new_output("display_data", data={"text/html": f"<b>hi</b>{SCRIPT}<img src=x onerror=alert(1)>"}),
         nbformat.v4.new_output("display_data", data={"application/javascript": "alert(2)", "text/plain": "js"}),
         nbformat.v4.new_output("display_data", data={"text/markdown": f"*md* {SCRIPT}"}),
+        # nbconvert writes an image's width and height unquoted: a space adds an attribute.
+        nbformat.v4.new_output("display_data", data={"image/png": PNG},
+                               metadata={"image/png": {"width": "1 onerror=alert(3)"}, "height": "2 onload=alert(4)"}),
+        nbformat.v4.new_output("display_data", data={"image/svg+xml": f"<svg onload='alert(5)'>{SCRIPT}</svg>"}),
     ]
-    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# Answer\n{SCRIPT}"), code])
+    markdown = nbformat.v4.new_markdown_cell("[a link](javascript:alert(6)) and no HTML at all\n\n~~~\n\n"
+                                             "[in a fence](javascript:alert(7))\n~~~\n")
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# Answer\n{SCRIPT}"), markdown, code])
 
 
 def test_student_scripts_do_not_survive_into_the_feedback_html():
@@ -38,8 +47,24 @@ def test_student_scripts_do_not_survive_into_the_feedback_html():
                                                                "node_modules", "bootstrap", "dist", "css")]
     grades = {"nbgrader": {"notebook": "part1_data", "score": 0, "max_score": 0, "late_penalty": 0}}
     html, _ = HTMLExporter(config=config).from_notebook_node(hostile_notebook(), resources=grades)
-    assert "<b>hi</b>" in html  # the harmless markup stays
-    assert active_code(html) == []
+    assert "<b>hi</b>" in html and "a link" in html  # the harmless markup stays
+    assert active_code(html) == []  # no script, event handler or javascript: link
+
+
+def test_a_feedback_page_allows_no_script_at_all():
+    """What nbgrader's generate_feedback writes (GenerateFeedback.exporter_class): a
+    Content-Security-Policy before anything of the notebook, allowing no script and no load from
+    elsewhere, whatever got past the sanitisers."""
+    from grading.feedback import FEEDBACK_POLICY, FeedbackExporter
+
+    config = course_config()
+    assert config.GenerateFeedback.exporter_class == "grading.feedback.FeedbackExporter"
+    config.HTMLExporter.sanitize_html = False  # as if the sanitisers had missed everything
+    config.HTMLExporter.preprocessors = []
+    page, _ = FeedbackExporter(config=config).from_notebook_node(hostile_notebook())
+    policy = f'<meta http-equiv="Content-Security-Policy" content="{FEEDBACK_POLICY}">'.replace("'", "&#x27;")
+    assert page.index(policy) < page.index("<script") and "script-src" not in FEEDBACK_POLICY
+    assert "default-src 'none'" in FEEDBACK_POLICY
 
 
 def test_the_formgrader_reads_the_same_setting():
@@ -78,6 +103,7 @@ def active_code(page: str) -> list[str]:
         def handle_starttag(self, tag, attrs):
             self.in_script = tag == "script"
             found.extend(value for name, value in attrs if name.startswith("on") and "alert" in (value or ""))
+            found.extend(value for name, value in attrs if name in ("href", "src") and "javascript:" in (value or ""))
 
         def handle_data(self, data):
             if self.in_script and ("pwned" in data or "alert" in data):

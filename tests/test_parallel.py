@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -130,25 +131,34 @@ def test_a_second_run_skips_what_is_graded_and_unchanged(local_run, submissions)
     assert after["demo_tampered"] == before["demo_solution"] and after["demo_not_json"] == before["demo_not_json"]
 
 
-def test_a_killed_grading_process_is_retried_and_nothing_else_changes(tmp_path_factory, submissions, expected):
-    """Killing the nbgrader process of one student (as an out-of-memory killer or an operator
-    would) is not the student's fault: the submission is graded again, with the same scores."""
+def kill_gradings_of(course: Path, student: str, times: int, killed: list) -> None:
+    """Kill the nbgrader process grading ``student`` ``times`` times, each once it has graded Part 1
+    (its grades are then in the gradebook), as an out-of-memory killer or an operator would."""
+    graded_part1 = course / "autograded" / student / c.ASSIGNMENT / "part1_data.ipynb"
+    deadline = time.time() + 300
+    while time.time() < deadline and len(killed) < times:
+        for process in psutil.process_iter(["cmdline"]):
+            command = process.info["cmdline"] or []
+            if ("autograde" in command and f"--student={student}" in command and process.pid not in killed
+                    and graded_part1.exists()):
+                process.kill()
+                killed.append(process.pid)
+        time.sleep(0.1)
+
+
+def test_a_killed_grading_process_is_retried_and_nothing_else_changes(tmp_path_factory, submissions, expected,
+                                                                        monkeypatch):
+    """Killing the nbgrader process of one student is not the student's fault: the submission is
+    graded again, with the same scores. Killed every time, it ends failed with nothing of it in
+    the gradebook (not half its grades). Either way grading leaves the temporary folder as it
+    found it: no records, answers, staged copies or mounts."""
     require_sandbox()
+    temporary = tmp_path_factory.mktemp("temporary")
+    monkeypatch.setenv("TMPDIR", str(temporary))
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
     course = new_graded_course(tmp_path_factory.mktemp("killed"), submissions)
     killed = []
-
-    def kill_first_grading_of(student):
-        deadline = time.time() + 120
-        while time.time() < deadline and not killed:
-            for process in psutil.process_iter(["cmdline"]):
-                command = process.info["cmdline"] or []
-                if "autograde" in command and f"--student={student}" in command and "grading.measure" not in command:
-                    process.kill()
-                    killed.append(process.pid)
-                    return
-            time.sleep(0.2)
-
-    killer = threading.Thread(target=kill_first_grading_of, args=("demo_tampered",))
+    killer = threading.Thread(target=kill_gradings_of, args=(course, "demo_tampered", 1, killed))
     killer.start()
     graded = ["demo_solution", "demo_tampered"]
     outcomes = by_student(parallel.grade_all(course, FAST, workers=2, students=graded, progress=False))
@@ -157,6 +167,16 @@ def test_a_killed_grading_process_is_retried_and_nothing_else_changes(tmp_path_f
     assert outcomes["demo_tampered"].status == "graded" and outcomes["demo_tampered"].attempts == 2
     assert outcomes["demo_solution"].attempts == 1
     assert c.scores(course) == {student: expected[student] for student in graded}
+    assert list(temporary.iterdir()) == []
+
+    killed.clear()
+    killer = threading.Thread(target=kill_gradings_of, args=(course, "demo_tampered", parallel.ATTEMPTS, killed))
+    killer.start()
+    (outcome,) = parallel.grade_all(course, FAST, workers=1, students=["demo_tampered"], force=True, progress=False)
+    killer.join()
+    assert len(killed) == parallel.ATTEMPTS and outcome.status == "failed" and "3 times" in outcome.reason, outcome
+    assert "demo_tampered" not in c.scores(course) and c.scores(course)["demo_solution"] == expected["demo_solution"]
+    assert list(temporary.iterdir()) == []
 
 
 def test_the_command_reports_progress_and_notes(local_run):

@@ -132,3 +132,34 @@ def test_notebooks_that_jupyterlab_opens_are_repaired_not_refused(tmp_path, subm
         nbformat.validate(repaired)
         assert [cell.source for cell in repaired.cells] == [cell.source for cell in notebook.cells]
     assert len({cell.id for cell in nbformat.read(staged / "part2_mlp.ipynb", as_version=4).cells}) == 2
+
+
+def test_copies_of_a_cell_and_foreign_nbgrader_metadata_become_the_students_own_cells(tmp_path, submission):
+    """JupyterLab's copy and paste keeps a cell's nbgrader metadata; a cell may carry a grade id
+    the source has not (or one written to break the formgrader's page), or metadata that is no
+    object. The first cell with each known grade id keeps it; every other one loses it."""
+    solution = nbformat.v4.new_code_cell("def f():\n    return 1")
+    solution.metadata["nbgrader"] = {"grade_id": "f", "solution": True, "grade": False, "locked": False,
+                                     "schema_version": 3}
+    pasted = nbformat.v4.new_code_cell(solution.source)
+    pasted.metadata["nbgrader"] = dict(solution.metadata["nbgrader"])
+    hostile = nbformat.v4.new_markdown_cell("notes")
+    hostile.metadata["nbgrader"] = {**solution.metadata["nbgrader"], "grade_id": 'x" onfocus="alert(1)'}
+    number = nbformat.v4.new_code_cell("x = 1")
+    number.metadata["nbgrader"] = 1
+    notebook = nbformat.v4.new_notebook(cells=[solution, pasted, hostile, number])
+    (submission / "part1_data.ipynb").write_text(json.dumps(notebook))
+    staged = tmp_path / "staged"
+    staging.stage(submission, staged)
+    assert staging.unreadable_notebooks(staged, ["part1_data"], {"part1_data": ["f", "f_test"]}) == []
+    cells = nbformat.read(staged / "part1_data.ipynb", as_version=4).cells
+    assert [cell.metadata.get("nbgrader", {}).get("grade_id") for cell in cells] == ["f", None, None, None]
+    assert [cell.source for cell in cells] == [cell.source for cell in notebook.cells]
+
+
+def test_a_notebook_of_millions_of_objects_is_refused_before_it_is_parsed(tmp_path, submission):
+    (submission / "part1_data.ipynb").write_text('{"cells": [' + "{}," * 2_100_000 + "{}]}")
+    staged = tmp_path / "staged"
+    staging.stage(submission, staged)
+    (note,) = staging.unreadable_notebooks(staged, ["part1_data"])
+    assert "more than 2,000,000 JSON objects" in note and not (staged / "part1_data.ipynb").exists()

@@ -29,14 +29,25 @@ class Failed(AssertionError):
 @dataclass(frozen=True)
 class GradedTest:
     grade_id: str
-    probes: list[dict]
+    probes: tuple  # probes (dicts), or functions of a grading.probes.Fresh that make one or a list of them
     check: Callable = field(compare=False)  # check(evidence) -> str | None, raises Failed
 
+    def probes_for(self, fresh) -> list[dict]:
+        """The probes of this test in the grading whose fresh choices are ``fresh``."""
+        found = []
+        for probe in self.probes:
+            made = probe(fresh) if callable(probe) else probe
+            found += made if isinstance(made, list) else [made]
+        return found
 
-def graded_test(tests: dict, grade_id: str, *probes: dict):
-    """Decorator: register ``check`` as the graded test ``grade_id`` in ``tests``."""
+
+def graded_test(tests: dict, grade_id: str, *probes):
+    """Decorator: register ``check`` as the graded test ``grade_id`` in ``tests``; each of
+    ``probes`` is a probe, or a function that makes one or a list of them from the grading's
+    :class:`grading.probes.Fresh` (inputs new at every grading; the check makes them again from
+    ``evidence.fresh``)."""
     def register(check: Callable) -> Callable:
-        tests[grade_id] = GradedTest(grade_id, list(probes), check)
+        tests[grade_id] = GradedTest(grade_id, tuple(probes), check)
         return check
     return register
 

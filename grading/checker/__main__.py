@@ -4,14 +4,21 @@
 
 :class:`grading.verdicts.Checker` starts it once per nbgrader process (one submission), in the
 sandbox where grading has one (without network, as an unprivileged user, reading only what it
-needs), and sends one request per notebook on stdin, a JSON line::
+needs, in memory bounds of its own), and sends one request per notebook on stdin, a JSON line::
 
-    {"notebook": "part2_mlp", "records": "/.../part2_mlp.json", "submission": "/.../autograded/s/cifar10"}
+    {"notebook": "part2_mlp", "records": "/.../part2_mlp.json", "submission": "/.../autograded/s/cifar10",
+     "tests": ["multilayer_nn_accuracy", ...]}
 
-``records`` is what the grader's executor wrote: the probes it sent after each graded cell and the
-kernel's answers, untrusted. The answer is one line on stdout, after :data:`ANSWER`::
+``records`` is what the grader's executor wrote: the probes it sent after each graded cell, the
+seed of their fresh inputs and, in files beside it, the kernel's answers, untrusted. ``tests``
+(optional) names the tests to decide, by default all of the notebook's. The checker answers with
+one line before each test and one after it, each after :data:`ANSWER`::
 
-    {"part2_mlp": {"multilayer_nn_parameters": {"passed": true, "message": "..."}, ...}}
+    {"start": "multilayer_nn_accuracy"}
+    {"verdict": "multilayer_nn_accuracy", "passed": false, "message": "...", "signals": {...}}
+
+and ``{"done": "part2_mlp"}`` at the end, so that a test that kills the checker (out of memory)
+or takes too long costs only its own verdict: the grader starts a new checker for the rest.
 
 ``-I`` keeps the student's folder and environment variables out of ``sys.path``: the checker
 imports only the grader's own code and the course package from the instructor's ``source/``.
@@ -33,29 +40,48 @@ from grading.checker.evidence import Evidence
 
 ANSWER = "grading-checker-answer:"
 MESSAGE_LIMIT = 4000
+MAX_RECORDS_BYTES = 16 * 2**20
 
 
-def check_notebook(request: dict, data: CourseData, workdir: Path) -> dict:
-    """The verdict of every graded test of the notebook in ``request``."""
+def say(message: dict) -> None:
+    sys.stdout.write(ANSWER + json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def verdict(test, evidence: Evidence) -> dict:
+    """The verdict of one graded test: passed, or failed with the message the student reads."""
+    notebook = evidence.notebook
+    try:
+        info = test.check(evidence)
+        found = {"passed": True, "message": str(info or "")[:MESSAGE_LIMIT]}
+    except (Failed, AssertionError) as failure:
+        found = {"passed": False, "message": str(failure)[:MESSAGE_LIMIT]}
+    except Exception as error:  # A check that cannot read what it was given: no points, and why.
+        print(f"checker: {notebook}:{test.grade_id}: {traceback.format_exc()}", file=sys.stderr)
+        found = {"passed": False, "message": (
+            f"The grader could not check this test ({type(error).__name__}: {str(error)[:300]}).")}
+    if evidence.signals:
+        found["signals"] = evidence.signals
+    return found
+
+
+def check_notebook(request: dict, data: CourseData, workdir: Path) -> None:
+    """Decide the tests the request names (every one of the notebook's by default), one line each."""
     notebook = request["notebook"]
-    records = json.loads(Path(request["records"]).read_text())
+    records_path = Path(request["records"])
+    with open(records_path, "rb") as handle:
+        records = json.loads(handle.read(MAX_RECORDS_BYTES))
     folder = Path(tempfile.mkdtemp(prefix=f"{notebook}-", dir=workdir))
-    evidence = Evidence(records, Path(request["submission"]), data, folder)
-    verdicts = {}
+    evidence = Evidence(records, Path(request["submission"]), data, folder, answers=records_path.parent)
+    evidence.notebook = notebook
+    wanted = request.get("tests")
     for grade_id, test in graded_tests(notebook).items():
+        if wanted is not None and grade_id not in wanted:
+            continue
         evidence.grade_id, evidence.signals = grade_id, {}
-        try:
-            info = test.check(evidence)
-            verdicts[grade_id] = {"passed": True, "message": str(info or "")[:MESSAGE_LIMIT]}
-        except (Failed, AssertionError) as failure:
-            verdicts[grade_id] = {"passed": False, "message": str(failure)[:MESSAGE_LIMIT]}
-        except Exception as error:  # A check that cannot read what it was given: no points, and why.
-            print(f"checker: {notebook}:{grade_id}: {traceback.format_exc()}", file=sys.stderr)
-            verdicts[grade_id] = {"passed": False, "message": (
-                f"The grader could not check this test ({type(error).__name__}: {str(error)[:300]}).")}
-        if evidence.signals:
-            verdicts[grade_id]["signals"] = evidence.signals
-    return verdicts
+        say({"start": grade_id})
+        say({"verdict": grade_id, **verdict(test, evidence)})
+    say({"done": notebook})
 
 
 def warm_up(data: CourseData) -> None:
@@ -76,10 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=warm_up, args=(data,), daemon=True).start()
     with tempfile.TemporaryDirectory(prefix="checker-") as workdir:
         for line in sys.stdin:
-            request = json.loads(line)
-            answer = {request["notebook"]: check_notebook(request, data, Path(workdir))}
-            sys.stdout.write(ANSWER + json.dumps(answer) + "\n")
-            sys.stdout.flush()
+            check_notebook(json.loads(line), data, Path(workdir))
     return 0
 
 

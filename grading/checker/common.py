@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from cifar10_course import checks
+from cifar10_course.data import CLASS_NAMES
 from cifar10_course.acceptance import layers  # noqa: F401 (the checks' one way to list a model's layers)
 from grading.checker import Failed
-from grading.checker.evidence import Evidence, Foreign, Returned, Sample
+from grading.checker.evidence import MAX_WEIGHTS_BYTES, Evidence, Foreign, Returned, Sample
 
 
 def fail_on(problems: list[str], prefix: str = "") -> None:
@@ -130,11 +133,114 @@ def history(evidence: Evidence, probe: dict, validation: bool = False) -> str | 
 
 
 def training_settings(evidence: Evidence, probe: dict, part: str, loss: str, optimizer: str = "SGD",
-                      learning_rate: float = 0.01) -> str | None:
+                      learning_rate: float = 0.01, variants: tuple = (None,)) -> str | None:
+    """The compile and fit settings of a training function, from the kernel's record of a run of
+    it, and from the optimizer's state in the submitted weights files of ``part`` (one per
+    variant), which show the learning rate and the number of batches the network was trained on:
+    where a file holds them, the file decides."""
     record = training_record(evidence, probe)
-    problems = checks.training_problems(record, part, evidence.data.budget(part), loss, optimizer, learning_rate)
+    budget = evidence.data.budget(part)
+    problems = checks.training_problems(record, part, budget, loss, optimizer, learning_rate)
+    for variant in variants:
+        problems += weights_file_settings(evidence, part, variant, budget, learning_rate, record)
     fail_on(problems, f"{probe['train']}:\n  " if problems else "")
     return reference_note(record, probe)
+
+
+def fitted_images(training_images: int, budget) -> int:
+    """The images a fit with ``budget`` trains on: Keras holds out the last share given by
+    ``validation_split`` (it fits on ``floor(n * (1 - validation_split))``)."""
+    return int(math.floor(training_images * (1.0 - budget.validation_split)))
+
+
+def expected_steps(training_images: int, budget) -> int:
+    """The optimizer's steps of a training run with ``budget`` (a last partial batch is a step too)."""
+    return budget.epochs * math.ceil(fitted_images(training_images, budget) / budget.batch_size)
+
+
+def weights_file_settings(evidence: Evidence, part: str, variant: str | None, budget, learning_rate: float,
+                          record: dict) -> list[str]:
+    """What the submitted weights file of ``part`` says against the required settings: problems
+    for the student (a learning rate, or a number of steps no run mode gives), signals for the
+    instructor (the file and the kernel's record disagree, or it was trained in another mode)."""
+    from cifar10_course.modes import MODES
+    from cifar10_course.training import weights_path
+
+    path = str(weights_path(part, variant))
+    try:
+        state = optimizer_state(evidence.submitted_file(path, MAX_WEIGHTS_BYTES, advice=""))
+    except (Failed, ValueError):
+        return []  # no file, or none Keras could read: the accuracy test says so; the kernel's record decides alone
+    if state is None:
+        evidence.signals["weights_without_optimizer"] = path
+        return []
+    problems = []
+    rate = state.get("learning_rate")
+    if rate is not None and not np.isclose(rate, learning_rate, rtol=1e-4):
+        problems.append(f"The weights in {path} were trained with a learning rate of {rate:g} (the optimizer's state "
+                        f"saved with them says so); the task asks for {learning_rate}. Train again, then submit.")
+    steps = state.get("iterations")
+    training_images = len(evidence.data.train_classes)
+    wanted = expected_steps(training_images, budget)
+    if steps is not None and steps != wanted:
+        others = [name for name, mode in MODES.items() if name != evidence.data.mode.name and part in mode.parts
+                  and steps == expected_steps(training_images_of(mode), mode.parts[part])]
+        if others:
+            evidence.signals["trained_in_mode"] = f"{path}: {others[0]}"
+        else:
+            problems.append(
+                f"The weights in {path} were trained for {steps:,} steps of the optimizer (its state saved with them "
+                f"says so), but batches of {budget.batch_size} for {budget.epochs} epochs of the "
+                f"{fitted_images(training_images, budget):,} images a fit trains on make {wanted:,}. Run the training "
+                "cell again with the required settings, then submit.")
+            fits = record.get("fit_calls") or []
+            if len(fits) == 1 and fits[0].get("batch_size") == budget.batch_size and fits[0].get("epochs") == budget.epochs:
+                evidence.signals["settings_disagree"] = (f"{path}: {steps} steps in the file, {wanted} from the settings "
+                                                         "the kernel recorded")
+    return problems
+
+
+FULL_TRAINING_IMAGES = 50_000  # CIFAR-10's training set
+
+
+def training_images_of(mode) -> int:
+    """Training images of a run mode (the whole training set when it takes no subset)."""
+    return FULL_TRAINING_IMAGES if mode.train_per_class is None else len(CLASS_NAMES) * mode.train_per_class
+
+
+def optimizer_state(path) -> dict | None:
+    """The iteration count and learning rate a ``.weights.h5`` file holds for its optimizer
+    (Keras 3 saves them after training: ``optimizer/vars/0`` and ``/1``), or None without them;
+    ValueError for a file that is no HDF5 file. Read without following links, external files or
+    virtual datasets (a student's file)."""
+    import h5py
+
+    try:
+        handle = h5py.File(path, "r")
+    except OSError:
+        raise ValueError("not an HDF5 file") from None
+    try:
+        with handle:
+            group = handle
+            for name in ("optimizer", "vars"):
+                if not isinstance(group.get(name, getlink=True), h5py.HardLink):
+                    return None
+                group = group[name]
+            values = {}
+            for index, key in ((0, "iterations"), (1, "learning_rate")):
+                if not isinstance(group.get(str(index), getlink=True), h5py.HardLink):
+                    return None
+                dataset = group[str(index)]
+                if (not isinstance(dataset, h5py.Dataset) or dataset.is_virtual or dataset.external
+                        or dataset.shape != () or dataset.dtype.kind not in "iuf"):
+                    return None
+                values[key] = dataset[()].item()
+    except (OSError, KeyError, ValueError, TypeError):
+        return None
+    iterations, rate = values["iterations"], values["learning_rate"]
+    if not (isinstance(iterations, int) and 0 <= iterations < 2**40 and isinstance(rate, float) and math.isfinite(rate)):
+        return None
+    return {"iterations": iterations, "learning_rate": rate}
 
 
 # -- accuracy ----------------------------------------------------------------------------------
@@ -145,14 +251,76 @@ ANIMAL_CLASSES = checks.ANIMAL_CLASSES
 TRAINING_SAMPLE = 2000  # training images measured beside the test images, for the instructor's signals
 
 
-def predictions(evidence: Evidence, probe: dict, part: str, variant: str | None = None, model=None) -> np.ndarray:
-    """What the submitted network of ``part`` (built by ``probe``'s function, with the submitted
-    weights; or ``model``, already so built) answers for the checker's own test images."""
+def predictions(evidence: Evidence, probe: dict, part: str, variant: str | None = None, model=None,
+                answer: dict | None = None) -> np.ndarray:
+    """What the submitted network of ``part`` (built from ``answer``, the description of what
+    ``probe``'s function returned, with the submitted weights; or ``model``, already so built)
+    answers for the checker's own test images, in batches its size allows."""
     from cifar10_course.training import weights_path
 
+    answer = answer or evidence.model_answer(probe, probe["function"])
     if model is None:
-        model = evidence.trained_model(probe, str(weights_path(part, variant)))
-    return np.asarray(model.predict(evidence.data.test_images, batch_size=500, verbose=0))
+        model = evidence.trained_model(probe, str(weights_path(part, variant)), answer)
+    return predict(model, evidence.data.test_images, answer)
+
+
+def predict(model, images: np.ndarray, answer: dict) -> np.ndarray:
+    from grading.checker import safe_models
+
+    return np.asarray(model.predict(images, batch_size=safe_models.prediction_batch(answer["json"]), verbose=0))
+
+
+def one_model(evidence: Evidence, probe: dict) -> dict:
+    """The description of the network a part's tests measure: the first one its build function
+    gave in this notebook (the parameter and architecture tests'). The current test's must be the
+    same network, else the test fails and says so."""
+    name = probe["function"]
+    current = evidence.model_answer(probe, name)
+    first = evidence.first_answer(probe)
+    if first is None or first is current or not isinstance(first.get("json"), str):
+        return current
+    if _signature(first) != _signature(current) or not _same_outputs(evidence, probe, first, current):
+        raise Failed(f"{name}() returned another network for this test than for the earlier tests of this notebook "
+                     f"(its architecture or what it computes differs). A part's tests all measure one network: the "
+                     f"one {name}() builds when the notebook runs from the top. Define {name} once, in its own cell.")
+    return first
+
+
+def _signature(answer: dict) -> list:
+    """A model description's layers, in order, without the names Keras numbers anew at every build."""
+    try:
+        config = __import__("json").loads(answer["json"])
+    except (ValueError, TypeError):
+        return []
+
+    def described(node) -> list:
+        found = []
+        for layer in (node.get("config") or {}).get("layers") or []:
+            if isinstance(layer, dict) and layer.get("class_name") in ("Sequential", "Functional", "Model"):
+                found.append([layer.get("class_name"), described(layer)])
+            elif isinstance(layer, dict):
+                found.append([layer.get("class_name"), _unnamed(layer.get("config"))])
+        return found
+
+    return described(config) if isinstance(config, dict) else []
+
+
+def _unnamed(config):
+    if isinstance(config, dict):
+        return {key: _unnamed(value) for key, value in config.items() if key != "name"}
+    if isinstance(config, list):
+        return [_unnamed(value) for value in config]
+    return config
+
+
+def _same_outputs(evidence: Evidence, probe: dict, first: dict, current: dict) -> bool:
+    try:
+        one, other = evidence.decode(first.get("outputs"), probe), evidence.decode(current.get("outputs"), probe)
+    except Failed:
+        return False
+    one, other = getattr(one, "values", None), getattr(other, "values", None)
+    return (isinstance(one, np.ndarray) and isinstance(other, np.ndarray) and one.shape == other.shape
+            and np.allclose(one, other, rtol=1e-5, atol=1e-6, equal_nan=True))
 
 
 def task_labels(part: str, classes: np.ndarray) -> np.ndarray:
@@ -167,8 +335,9 @@ def accuracy(evidence: Evidence, probe: dict, part: str, variant: str | None = N
     images, which a network trained on the test images falls below."""
     from cifar10_course.training import accuracy_of_scores, weights_path
 
-    model = evidence.trained_model(probe, str(weights_path(part, variant)))
-    scores = predictions(evidence, probe, part, variant, model)
+    answer = one_model(evidence, probe)
+    model = evidence.trained_model(probe, str(weights_path(part, variant)), answer)
+    scores = predictions(evidence, probe, part, variant, model, answer)
     labels = task_labels(part, evidence.data.test_classes)
     try:
         found = accuracy_of_scores(scores, labels)
@@ -176,7 +345,7 @@ def accuracy(evidence: Evidence, probe: dict, part: str, variant: str | None = N
         raise Failed(f"The network's outputs cannot be read as answers for the test images: {error}") from None
     rows = np.sort(np.random.default_rng(0).choice(len(evidence.data.train_classes), replace=False,
                                                    size=min(TRAINING_SAMPLE, len(evidence.data.train_classes))))
-    training = np.asarray(model.predict(evidence.data.scaled_rows("train", rows), batch_size=500, verbose=0))
+    training = predict(model, evidence.data.scaled_rows("train", rows), answer)
     evidence.signals.update(test_accuracy=round(found, 4), test_images=len(labels),
                             training_sample_accuracy=round(accuracy_of_scores(
                                 training, task_labels(part, evidence.data.train_classes[rows])), 4))

@@ -1,9 +1,14 @@
 """What the checks decide on: the kernel's answers, read as untrusted data, and what the checker
 loads itself (the data set, the run mode, the submitted weights files).
 
-Untrusted data is read with limits: JSON of a bounded size, arrays from ``.npy`` bytes without
-pickles (``allow_pickle=False``) and of a bounded size, models only through
+Untrusted data is read with limits: JSON of a bounded size and number of containers, arrays from
+``.npy`` bytes without pickles (``allow_pickle=False``) and of a bounded size, models only through
 :mod:`grading.checker.safe_models`, files of the submission opened without following links.
+
+The inputs a test gave the student's functions were drawn afresh for this grading from the seed
+in the records (:attr:`Evidence.fresh`, the grader's own copy); checks make them again from it.
+A model's description is accepted only if the model it describes computes what the kernel's
+model computed for random inputs with random weights (:meth:`Evidence.model`).
 """
 
 from __future__ import annotations
@@ -21,12 +26,17 @@ from pathlib import Path
 import numpy as np
 
 from cifar10_course.acceptance import with_hint
+from grading import harvest
 from grading import probes as p
 from grading.checker import Failed
 from grading.harvest import sample_rows
 
 MAX_ARRAY_BYTES = 256 * 2**20
 MAX_WEIGHTS_BYTES = 512 * 2**20
+MAX_ANSWER_BYTES = 64 * 2**20
+# Objects and lists one answer may hold: parsing each costs memory (about 100 bytes for an empty
+# one), far beyond the text's own size; the course's answers hold a few thousand at most.
+MAX_CONTAINERS = 500_000
 
 
 class Unanswered(Failed):
@@ -58,13 +68,16 @@ class Returned:
 class Evidence:
     """The answers one notebook's kernel gave, with the checker's own data beside them."""
 
-    def __init__(self, records: dict, submission: Path, data, workdir: Path):
+    def __init__(self, records: dict, submission: Path, data, workdir: Path, answers: Path | None = None):
         self.harvests = records["harvests"]
         self.cells = records["cells"]  # grade id -> {"probes": {key: [harvest, position]}, "state", "message"}
+        self.fresh = p.Fresh(records.get("seed", 0))  # the grader's random choices for this grading
         self.submission = submission
         self.data = data  # grading.checker.data.CourseData: the mode and the data set, loaded here
         self.workdir = workdir
+        self.answers = answers  # the folder of the answers' files (beside the records)
         self._parsed: dict[int, list] = {}
+        self._verified: dict[tuple, str | None] = {}
         self.grade_id = None
         self.signals: dict = {}  # what the current test measured for the instructor's report, never a score
 
@@ -100,19 +113,48 @@ class Evidence:
         harvest_index, position = where
         answers = self._answers(harvest_index)
         if position >= len(answers) or not isinstance(answers[position], dict):
-            raise Unanswered(self.harvests[harvest_index].get("error") or "the kernel gave no answer")
+            error = self.harvests[harvest_index].get("error")
+            if not error and self.harvests[harvest_index].get("answer"):
+                error = ("the grader could not read the kernel's answer: it is not what the grader's helper writes (too "
+                         "large, too many values, or not its JSON). Did a cell of your notebook replace names it did not "
+                         "define?")
+            raise Unanswered(error or "the kernel gave no answer")
         return answers[position]
 
     def _answers(self, index: int) -> list:
         if index not in self._parsed:
-            harvest = self.harvests[index]
-            text = harvest.get("answer")
-            try:
-                parsed = json.loads(text) if isinstance(text, str) else []
-            except ValueError:
-                parsed = []
-            self._parsed[index] = parsed if isinstance(parsed, list) else []
+            self._parsed[index] = parse_answer(self._answer_text(self.harvests[index]))
         return self._parsed[index]
+
+    def _answer_text(self, harvest_record: dict) -> str | None:
+        """The text of an answer: kept in a file beside the records (or, in hand-made records, inline)."""
+        name = harvest_record.get("answer")
+        if not isinstance(name, str):
+            return None
+        if self.answers is None:
+            return name
+        path = self.answers / Path(name).name
+        try:
+            with open(path, "rb") as handle:
+                return handle.read(MAX_ANSWER_BYTES + 1).decode("utf-8", errors="replace")
+        except OSError:
+            return None
+
+    def fresh_of(self, probe: dict) -> int:
+        """The fresh number the executor gave ``probe`` in this grading."""
+        return p.fresh_value(self.fresh.seed, probe)
+
+    def first_answer(self, probe: dict) -> dict | None:
+        """The first answer the kernel gave to ``probe`` in this notebook, from whichever test's cell asked first."""
+        wanted = p.key(probe)
+        for index, harvest_record in enumerate(self.harvests):
+            sent = (harvest_record.get("request") or {}).get("probes") or []
+            for position, item in enumerate(sent):
+                if isinstance(item, dict) and p.key(item) == wanted:
+                    answers = self._answers(index)
+                    found = answers[position] if position < len(answers) else None
+                    return found.get("ok") if isinstance(found, dict) and isinstance(found.get("ok"), dict) else None
+        return None
 
     def request(self, probe: dict) -> dict:
         """The grader's own copy of the request that carried ``probe`` (its seeds and limits)."""
@@ -173,20 +215,55 @@ class Evidence:
             raise Failed(f"{name}() should return a Keras model, but returned {str(answer.get('type'))[:200]}.")
         return answer
 
-    def model(self, probe: dict, name: str | None = None):
-        """The model a build function returned, rebuilt here from its description."""
+    def model(self, probe: dict, name: str | None = None, answer: dict | None = None):
+        """The model a build function returned, rebuilt here from its description (``answer``, by
+        default the current test's), once that description is shown to be the kernel's model."""
         from grading.checker import safe_models
 
         name = name or probe["function"]
-        return safe_models.build(self.model_answer(probe, name)["json"], f"What {name}() returns")
+        answer = answer or self.model_answer(probe, name)
+        what = f"What {name}() returns"
+        model = safe_models.build(answer["json"], what)
+        problem = self._verified.get(id(answer), "unchecked")
+        if problem == "unchecked":
+            problem = self._verified[id(answer)] = self._unlike_its_description(answer, probe, name, what)
+        if problem:
+            raise Failed(problem)
+        return model
 
-    def trained_model(self, probe: dict, weights: str):
-        """The model of ``probe``'s build function with the submitted weights file ``weights``
-        (relative to the submission) loaded into it; fails with advice when that cannot be."""
+    def _unlike_its_description(self, answer: dict, probe: dict, name: str, what: str) -> str | None:
+        """Why the model the kernel built is not the one its description says, or None: both must
+        compute the same outputs for the same random inputs and weights (this grading's)."""
+        from grading.checker import safe_models
+
+        fresh = self.fresh_of(probe)
+        try:
+            expected = harvest.fresh_outputs(safe_models.build(answer["json"], what), fresh)
+        except Exception:  # The description cannot predict either: the structure tests say what is wrong.
+            return None
+        if "outputs" not in answer:
+            return (f"{what} could not predict images in your kernel ({str(answer.get('outputs_error'))[:300]}), "
+                    "though its description can.")
+        try:
+            found = self.decode(answer["outputs"], probe)
+        except Failed:
+            found = None
+        values = getattr(found, "values", None)
+        if not (isinstance(values, np.ndarray) and values.shape == expected.shape
+                and np.allclose(values.astype("float64"), expected, rtol=1e-3, atol=1e-5, equal_nan=True)):
+            return (f"{what} does not compute what its own description (to_json()) says: the grader rebuilt it from "
+                    "that description and got other outputs for the same random images and weights. Build it from "
+                    "Keras's own layers, without replacing their methods.")
+        return None
+
+    def trained_model(self, probe: dict, weights: str, answer: dict | None = None):
+        """The model of ``probe``'s build function (described by ``answer``, by default the current
+        test's) with the submitted weights file ``weights`` (relative to the submission) loaded into
+        it; fails with advice when that cannot be."""
         from grading.checker import safe_models
 
         name = probe["function"]
-        model = self.model(probe, name)
+        model = self.model(probe, name, answer)
         copy = self.submitted_file(weights, MAX_WEIGHTS_BYTES, advice=(
             f"Run the whole notebook once without nbgrader (the training cell saves them there), then "
             f"submit the {Path(weights).parent} folder with it."))
@@ -247,6 +324,20 @@ class Foreign:
     """Something a function returned that is no array, number or string: only its type is known."""
 
     kind: str
+
+
+def parse_answer(text) -> list:
+    """The entries of one answer's JSON text; an empty list when it is not readable, too large or
+    holds more containers than :data:`MAX_CONTAINERS` (counted before parsing: each costs memory)."""
+    if not isinstance(text, str) or len(text) > MAX_ANSWER_BYTES:
+        return []
+    if text.count("{") + text.count("[") > MAX_CONTAINERS:
+        return []
+    try:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError):
+        return []
+    return parsed if isinstance(parsed, list) else []
 
 
 def load_array(encoded) -> np.ndarray:

@@ -25,10 +25,10 @@ NETWORK = p.network((32, 32, 3), [
 TRAIN = p.training("train_deeper_nn", "build_deeper_nn", 40, reference=NETWORK)
 AUGMENTATION = p.model("build_augmentation")
 AUGMENTED = p.model("build_augmented_nn")
-# Models the saving tests hand to the student's functions: not the course's networks, so that the
-# functions must really write and read what they are given.
-SAVED = p.challenge(6, [(5, "tanh"), (3, None)], seed=11)
-LOADED = p.challenge(7, [(4, "relu"), (2, "softmax")], seed=12)
+# Models the saving tests hand to the student's functions: not the course's networks, and with
+# weights drawn afresh at every grading, so that the functions must really write and read them.
+SAVED = p.challenge(6, [(5, "tanh"), (3, None)])
+LOADED = p.challenge(7, [(4, "relu"), (2, "softmax")])
 SAVE = p.saved_files("save_model_files", SAVED)
 LOAD = p.loaded_model("load_model_files", LOADED)
 PARAMETERS = 1_250_858
@@ -71,13 +71,13 @@ def runs(evidence):
 @graded_test(TESTS, "train_deeper_nn_settings", TRAIN)
 def settings(evidence):
     return training_settings(evidence, TRAIN, "part5_deeper", loss="categorical_crossentropy", optimizer="RMSprop",
-                      learning_rate=0.001)
+                             learning_rate=0.001, variants=("plain", "augmented"))
 
 
 @graded_test(TESTS, "augmentation_layers", AUGMENTATION)
 def augmentation_layers(evidence):
     augmentation = evidence.model(AUGMENTATION)
-    sample, _ = checks.small_training_sample(8)
+    sample, _ = checks.small_training_sample(8, seed=evidence.fresh.integer("augmentation_sample"))
     while_training = np.asarray(augmentation(sample, training=True))
     while_predicting = np.asarray(augmentation(sample, training=False))
     fail_on(checks.array_problems("augmented images", while_training.shape, while_training.dtype, while_training,
@@ -121,7 +121,7 @@ def augmented_structure(evidence):
         raise Failed(str(error)) from None
     if tuple(model.output_shape) != (None, 10):
         raise Failed(f"The output shape should be (None, 10), not {model.output_shape}.")
-    sample, _ = checks.small_training_sample(8)
+    sample, _ = checks.small_training_sample(8, seed=evidence.fresh.integer("augmented_sample"))
     difference = float(np.max(np.abs(np.asarray(model(sample, training=False)) - np.asarray(inner(sample, training=False)))))
     if difference != 0:
         raise Failed(f"When predicting, the model should answer exactly as the network inside it, but differs by {difference}.")
@@ -138,9 +138,9 @@ def augmented_accuracy(evidence):
     return accuracy(evidence, AUGMENTED, "part5_deeper", "augmented")
 
 
-def _same_model(model, challenge: dict, weights: list, what: str) -> None:
-    """Fail unless ``model`` and ``weights`` are the challenge's architecture and weights."""
-    expected = harvest._challenge(challenge)
+def _same_model(model, challenge: dict, fresh: int, weights: list, what: str) -> None:
+    """Fail unless ``model`` and ``weights`` are the challenge's architecture and weights (drawn from ``fresh``)."""
+    expected = harvest.challenge_model(challenge, fresh)
     found_layers = [(type(layer).__name__, getattr(layer, "units", None)) for layer in layers(model)]
     expected_layers = [(type(layer).__name__, layer.units) for layer in layers(expected)]
     if found_layers != expected_layers:
@@ -168,7 +168,7 @@ def save_and_load(evidence):
     except Exception:
         raise Failed("The weights file that save_model_files writes should be what model.save_weights writes; "
                      "Keras cannot load it into the saved architecture.") from None
-    _same_model(saved, SAVED, saved.get_weights(), "The files that save_model_files writes")
+    _same_model(saved, SAVED, evidence.fresh_of(SAVE), saved.get_weights(), "The files that save_model_files writes")
 
     loaded = evidence.answer(LOAD)
     if not isinstance(loaded.get("json"), str):
@@ -176,4 +176,4 @@ def save_and_load(evidence):
     model = safe_models.build(loaded["json"], "What load_model_files returns")
     weights = [evidence.decode(w, LOAD) for w in loaded.get("weights") or []]
     weights = [w.values if hasattr(w, "values") else w for w in weights]
-    _same_model(model, LOADED, weights, "What load_model_files returns")
+    _same_model(model, LOADED, evidence.fresh_of(LOAD), weights, "What load_model_files returns")

@@ -5,8 +5,10 @@ told to import modules and call functions by name, so the description is checked
 it: every object in it must be one of Keras's own layers, models, initializers, regularizers,
 constraints or dtype policies (:data:`LAYERS` and friends), activations must be Keras's own by
 name, no Lambda layer, no function, no pickled or NumPy payload, and sizes stay within limits that
-keep a rebuilt model small. Only then does Keras build it, in safe mode. Weights are loaded with
-Keras from a private copy of the submitted file (:func:`load_weights`).
+keep a rebuilt model small. Its size is worked out from the description before anything is
+allocated (:mod:`grading.checker.sizes`): too many parameters, activations or operations per image
+fail the test with the numbers, instead of the checker. Only then does Keras build it, in safe
+mode. Weights are loaded with Keras from a private copy of the submitted file (:func:`load_weights`).
 """
 
 from __future__ import annotations
@@ -14,12 +16,11 @@ from __future__ import annotations
 import json
 from functools import cache
 
-from grading.checker import Failed
+from grading.checker import Failed, sizes
 
 MAX_JSON_CHARS = 2_000_000
 MAX_LAYERS = 300
 MAX_DEPTH = 40
-MAX_PARAMETERS = 60_000_000
 # Keras's own layers that a network of this course, or a student's experiment, may use.
 LAYERS = {
     "InputLayer", "Dense", "Conv2D", "Conv1D", "SeparableConv2D", "DepthwiseConv2D", "Conv2DTranspose",
@@ -52,6 +53,7 @@ def build(text: str, what: str = "The model"):
     the description is not of a model made from Keras's own parts, or cannot be built."""
     keras = _keras()
     config = parse(text, what)
+    sizes.check(config, what)  # before Keras allocates anything
     try:
         model = keras.saving.deserialize_keras_object(config, safe_mode=True)
     except Exception as error:
@@ -59,9 +61,14 @@ def build(text: str, what: str = "The model"):
                      f"{str(error)[:300]})") from None
     if not isinstance(model, keras.Model):
         raise Failed(f"{what} should be a Keras model.")
-    if sum(_size(w.shape) for w in model.weights) > MAX_PARAMETERS:
-        raise Failed(f"{what} has more than {MAX_PARAMETERS:,} parameters, more than the grader rebuilds.")
+    if sum(_size(w.shape) for w in model.weights) > sizes.MAX_PARAMETERS:  # what the estimate did not foresee
+        raise Failed(f"{what} has more than {sizes.MAX_PARAMETERS:,} parameters, more than the grader rebuilds.")
     return model
+
+
+def prediction_batch(text: str) -> int:
+    """How many images the model described by ``text`` predicts at once (fewer for large activations)."""
+    return sizes.prediction_batch(sizes.measure(parse(text)))
 
 
 def parse(text: str, what: str = "The model") -> dict:
