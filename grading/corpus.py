@@ -25,6 +25,7 @@ report's notes). Three corpora:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -251,9 +252,9 @@ def _replace_function(folder: Path, grade_id: str, source: str) -> None:
     edit(folder, "part2_mlp", grade_id, lambda _: source)
 
 
-def _functional_weights(folder: Path, context: dict) -> None:
-    """The solution's trained weights as the functional network saves them (same values, and the
-    same optimizer state: what its training cell would have saved)."""
+def _resave_weights(folder: Path, network) -> None:
+    """The solution's trained weights as ``network`` (the same network, written another way) saves
+    them: the same values, and the same optimizer state, as its training cell would have saved."""
     import h5py
     import keras
 
@@ -262,14 +263,19 @@ def _functional_weights(folder: Path, context: dict) -> None:
     sequential.load_weights(folder / WEIGHTS)
     original = folder / "original.weights.h5"
     shutil.move(folder / WEIGHTS, original)
-    inputs = keras.Input((32, 32, 3))
-    hidden = keras.layers.Dense(100, activation="relu")(keras.layers.Flatten()(inputs))
-    functional = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(hidden))
-    functional.set_weights(sequential.get_weights())
-    functional.save_weights(folder / WEIGHTS)
+    network.set_weights(sequential.get_weights())
+    network.save_weights(folder / WEIGHTS)
     with h5py.File(original, "r") as source, h5py.File(folder / WEIGHTS, "a") as target:
         source.copy("optimizer", target)
     original.unlink()
+
+
+def _functional_weights(folder: Path, context: dict) -> None:
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    hidden = keras.layers.Dense(100, activation="relu")(keras.layers.Flatten()(inputs))
+    _resave_weights(folder, keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(hidden)))
 
 
 def _with_cell_ids(folder: Path) -> None:
@@ -316,6 +322,115 @@ VARIANTS = [
                   lambda f, ctx: (insert_after(f, "part2_mlp", "train_part2", RETRAIN_ON_TEST), _trained_on_test(f, ctx)),
                   {"part1_data": 0, "part2_mlp": 9}, "were trained with a learning rate of 0.05", base="part2",
                   failing=("train_multilayer_nn_settings",), signal="trained on the test images?"),
+]
+
+
+# Real notebooks, as students edit them (issue 21): ordinary edits lose nothing, equivalent Keras
+# spellings earn every point, and a mistake costs its own points only, with a message that says
+# what to do. Each was a whole submission lost, or points lost twice, before.
+
+def _paste_copies(folder: Path, context: dict) -> None:
+    """JupyterLab's copy and paste keeps a cell's metadata: a solution cell and a test pasted again."""
+    path = _notebook(folder, "part2_mlp")
+    notebook = nbformat.read(path, as_version=4)
+    for grade_id in ("build_multilayer_nn", "multilayer_nn_parameters"):
+        index = next(i for i, cell in enumerate(notebook.cells) if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+        copy = nbformat.from_dict(json.loads(json.dumps(notebook.cells[index])))
+        copy["id"] = nbformat.v4.nbbase.random_cell_id()
+        notebook.cells.insert(index + 1, copy)
+    nbformat.write(notebook, path)
+
+
+def _big_outputs(folder: Path, context: dict) -> None:
+    """30 MB of figures saved in the notebook (feature maps, say)."""
+    import base64
+
+    path = _notebook(folder, "part2_mlp")
+    notebook = nbformat.read(path, as_version=4)
+    figure = base64.b64encode(os.urandom(3 * 2**20)).decode()
+    cell = nbformat.v4.new_code_cell("show_feature_maps()  # ten large figures")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": figure, "text/plain": "<Figure>"})
+                    for _ in range(10)]
+    notebook.cells.insert(len(notebook.cells) - 1, cell)
+    nbformat.write(notebook, path)
+
+
+COMPILING_BUILD = '''def build_multilayer_nn():
+    """The right network, compiled already (the training function compiles it again)."""
+    model = keras.Sequential([keras.Input(shape=(32, 32, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(100, activation="relu"), keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.01), loss="categorical_crossentropy")
+    return model
+'''
+
+FUNCTION_SETTINGS = '''def train_multilayer_nn(model, xtrain, ytrain):
+    model.compile(loss=keras.losses.categorical_crossentropy, optimizer=keras.optimizers.SGD(learning_rate=0.01),
+                  metrics=[keras.metrics.categorical_accuracy])
+    return model.fit(xtrain, ytrain, batch_size=BUDGET.batch_size, epochs=BUDGET.epochs, verbose=2)
+'''
+
+TENSORFLOW_SOFTMAX = '''import tensorflow as tf
+
+def build_multilayer_nn():
+    return keras.Sequential([keras.Input(shape=(32, 32, 3)), keras.layers.Flatten(),
+                             keras.layers.Dense(100, activation=tf.nn.relu), keras.layers.Dense(10, activation=tf.nn.softmax)])
+'''
+
+ACTIVATION_LAYERS = '''def build_multilayer_nn():
+    return keras.Sequential([keras.Input(shape=(32, 32, 3)), keras.layers.Flatten(),
+                             keras.layers.Dense(100), keras.layers.Activation("relu"),
+                             keras.layers.Dense(10), keras.layers.Softmax()])
+'''
+
+
+def _activation_layers(folder: Path, context: dict) -> None:
+    import keras
+
+    _replace_function(folder, "build_multilayer_nn", ACTIVATION_LAYERS)
+    _resave_weights(folder, keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(100),
+                                              keras.layers.Activation("relu"), keras.layers.Dense(10),
+                                              keras.layers.Softmax()]))
+
+
+def _newer_metadata(folder: Path, context: dict) -> None:
+    """A test cell whose nbgrader metadata a newer nbgrader wrote: nbgrader 0.9 refuses the notebook."""
+    path = _notebook(folder, "part2_mlp")
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "multilayer_nn_parameters":
+            cell.metadata["nbgrader"]["schema_version"] = 99
+    nbformat.write(notebook, path)
+
+
+FAIR = [
+    BadSubmission("demo_fair_pasted_cells", "a solution cell and a test cell pasted again in JupyterLab (their nbgrader "
+                  "metadata copied too)", _paste_copies, {"part1_data": 0, "part2_mlp": 12}, "Test accuracy",
+                  base="part2", failing=()),
+    BadSubmission("demo_fair_deleted_accuracy_test", "the accuracy test deleted (it sits right after the locked "
+                  "training cell)", lambda f, ctx: delete_cell(f, "part2_mlp", "multilayer_nn_accuracy"),
+                  {"part1_data": 0, "part2_mlp": 12}, "Test accuracy", base="part2", failing=()),
+    BadSubmission("demo_fair_big_outputs", "30 MB of figures saved in the notebook", _big_outputs,
+                  {"part1_data": 0, "part2_mlp": 12}, "were left out of the graded copy", base="part2", failing=()),
+    BadSubmission("demo_fair_compiled_build", "a build function that compiles its model",
+                  lambda f, ctx: _replace_function(f, "build_multilayer_nn", COMPILING_BUILD),
+                  {"part1_data": 0, "part2_mlp": 10}, "Take the model.compile(...) call out of build_multilayer_nn",
+                  base="part2", failing=("multilayer_nn_architecture",)),
+    BadSubmission("demo_fair_keras_functions", "the loss and the metric as Keras functions",
+                  lambda f, ctx: _replace_function(f, "train_multilayer_nn", FUNCTION_SETTINGS),
+                  {"part1_data": 0, "part2_mlp": 12}, "Test accuracy", base="part2", failing=()),
+    BadSubmission("demo_fair_tensorflow_activations", "activation=tf.nn.relu and tf.nn.softmax (TensorFlow's twins)",
+                  lambda f, ctx: _replace_function(f, "build_multilayer_nn", TENSORFLOW_SOFTMAX),
+                  {"part1_data": 0, "part2_mlp": 12}, "Test accuracy", base="part2", failing=()),
+    BadSubmission("demo_fair_activation_layers", "Dense(100) and an Activation(\"relu\") layer, Dense(10) and a "
+                  "Softmax() layer", _activation_layers, {"part1_data": 0, "part2_mlp": 12}, "Test accuracy",
+                  base="part2", failing=()),
+    BadSubmission("demo_fair_newer_metadata", "a notebook nbgrader cannot process (its metadata from a newer nbgrader): "
+                  "only that notebook is lost, with a note", _newer_metadata, {"part1_data": 7, "part2_mlp": 0},
+                  "part2_mlp.ipynb could not be graded", failing=None),
+    BadSubmission("demo_fair_renamed_weights", "the weights file renamed by a browser that downloaded it twice",
+                  lambda f, ctx: (f / WEIGHTS).rename(f / WEIGHTS.parent / "part2_mlp.weights (1).h5"),
+                  {"part1_data": 0, "part2_mlp": 8}, "You submitted trained_models/part2_mlp.weights (1).h5",
+                  base="part2", failing=("multilayer_nn_accuracy",)),
 ]
 
 

@@ -23,7 +23,8 @@ ASSIGNMENT = "cifar10"
 COURSE_ID = "cifar10-keras"
 NOTEBOOKS = ("part1_data", "part2_mlp", "part3_cnn", "part4_binary", "part5_deeper", "part6_bias")
 # What an instructor's runs leave beside the notebooks; never part of an assignment.
-RUN_LEFTOVERS = ("trained_models", "saved_models", "__pycache__", ".ipynb_checkpoints", "*.pyc", "*.weights.h5", "*.keras")
+RUN_LEFTOVERS = ("trained_models", "saved_models", "__pycache__", ".ipynb_checkpoints", "*.pyc", "*.weights.h5", "*.keras",
+                 ".course_seed")
 
 
 class GradingError(RuntimeError):

@@ -97,9 +97,15 @@ def _receipt_outcome(course: Path, student: str) -> dict | None:
         return None
 
 
+ANSI_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # a terminal's colours, in errors printed by Keras or IPython
+
+
 def notes_page(student: str, outcome: dict) -> str:
-    """A small HTML page of what grading said about the submission as a whole (escaped text)."""
-    items = [note for note in str(outcome.get("notes") or "").split("; ") if note]
+    """A small HTML page of what grading said about the submission as a whole (escaped text,
+    one item per note, without terminal colour codes)."""
+    from grading.parallel import NOTES_SEPARATOR
+
+    items = [ANSI_CODES.sub("", note) for note in str(outcome.get("notes") or "").split(NOTES_SEPARATOR) if note]
     failed = outcome.get("status") == "failed"
     lines = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'><title>Grading notes</title></head><body>",
              f"<h1>Grading notes for {html.escape(student)}</h1>"]

@@ -54,8 +54,6 @@ from dataclasses import asdict, dataclass, fields, replace
 from functools import partial
 from pathlib import Path
 
-import nbformat
-
 from grading import course as c
 from grading import sandbox as sb
 from grading import signals
@@ -132,6 +130,8 @@ class Settings:
 def grade_one(course: str, student: str, settings: Settings) -> dict:
     """Autograde one submission in its own nbgrader process (this runs in a worker).
 
+    A notebook that nbgrader cannot process at all (it then drops the whole submission) is left
+    out, with a note saying why and what to do, and the others are graded again without it.
     Returns the fields of an :class:`Outcome`; raises :class:`InfrastructureError` when the
     nbgrader process was killed from outside, so that it is retried.
     """
@@ -139,18 +139,18 @@ def grade_one(course: str, student: str, settings: Settings) -> dict:
     (course_path / WORK).mkdir(mode=0o700, exist_ok=True)  # students' files: the grader's user only
     # Before anything of the new submission is read: no old score can outlive a failure below.
     c.forget_grading(course_path, student, settings.database)
+    submission = course_path / "submitted" / student / c.ASSIGNMENT
     staged = course_path / STAGED / student / c.ASSIGNMENT
     staging.remove(staged.parent)
     work = Path(tempfile.mkdtemp(prefix="grading-"))  # records, events and the result: removed below
     groups: dict[str, sb.Bounds] = {}
     mounts = None
     try:
-        notes = staging.stage(course_path / "submitted" / student / c.ASSIGNMENT, staged)
-        files = staging.fingerprint(staged)
-        env = dict(settings.env)
-        env.update({EVENTS_ENV: str(work / "events.jsonl"), RECORDS_ENV: str(work / "records"),
-                    RESULT_ENV: str(work / "result.json"),
-                    PREPARE_ENV: json.dumps({"folder": str(staged), "notebooks": source_grade_ids(course_path)})})
+        files = staging.fingerprint(submission)  # as last_grading() computes it for the receipt
+        notes = staging.stage(submission, staged)
+        expected = sorted(path.stem for path in (course_path / "source" / c.ASSIGNMENT).glob("*.ipynb"))
+        env = {**settings.env, EVENTS_ENV: str(work / "events.jsonl"), RECORDS_ENV: str(work / "records"),
+               RESULT_ENV: str(work / "result.json")}
         namespace = []
         if settings.limits is not None:
             name = re.sub(r"[^\w.-]", "_", student)
@@ -167,13 +167,27 @@ def grade_one(course: str, student: str, settings: Settings) -> dict:
                    *c.database_option(settings.database), *settings.nbgrader_options]
         if "grader" in groups:
             command = groups["grader"].launch(command)
-        start = time.perf_counter()
-        returncode, log, over_budget = run_bounded(command, course_path, c.grading_env(env), settings.budget_seconds,
-                                                   started=groups["grader"].started if "grader" in groups else None)
+        start, left_out = time.perf_counter(), []
+        while True:
+            env[PREPARE_ENV] = json.dumps({"folder": str(staged), "notebooks": [n for n in expected if n not in left_out],
+                                           "reference": str(course_path / "release" / c.ASSIGNMENT)})
+            budget = settings.budget_seconds - (time.perf_counter() - start)
+            returncode, log, over_budget = run_bounded(command, course_path, c.grading_env(env), max(1.0, budget),
+                                                       started=groups["grader"].started if "grader" in groups else None)
+            result = read_result(work / "result.json")
+            failed = Path(str(result.get("notebook") or "")).stem
+            if returncode <= 0 or over_budget or failed not in expected or failed in left_out:
+                break
+            # nbgrader could not process this notebook, and dropped the whole submission with it.
+            left_out.append(failed)
+            (staged / f"{failed}.ipynb").unlink(missing_ok=True)
+            notes.append(f"{failed}.ipynb could not be graded ({result.get('error') or 'nbgrader failed on it'}), so "
+                         "it counts as not submitted: 0 points for it. Check that it opens in JupyterLab and that its "
+                         "test cells are as they were given, then submit it again")
+            c.forget_grading(course_path, student, settings.database)
         seconds = time.perf_counter() - start
         counters = {role: group.counters() for role, group in groups.items()}
         events = read_events(work / "events.jsonl")
-        result = read_result(work / "result.json")
     finally:
         for group in groups.values():
             group.remove()
@@ -190,7 +204,7 @@ def grade_one(course: str, student: str, settings: Settings) -> dict:
                       peak_memory(counters, result), float(result.get("peak_memory_mb") or 0), 1,
                       cell_timeouts=kinds["cell_timeout"],
                       kernel_deaths=kinds["kernel_death"], sandbox_violations=violations(events, counters.get("kernels", {})),
-                      notes="; ".join(notes + list(prepared.get("notes") or []) + student_notes(events)),
+                      notes=NOTES_SEPARATOR.join(notes + list(prepared.get("notes") or []) + student_notes(events)),
                       signals="; ".join(signals.from_events(events, prepared.get("shown") or {})
                                         + signals.restored_cells(result.get("restored") or [])
                                         + list(prepared.get("grader_notes") or [])))
@@ -200,7 +214,8 @@ def grade_one(course: str, student: str, settings: Settings) -> dict:
         outcome.reason = (f"grading it needed more than the {settings.limits.grader_memory_mb:,} MB of memory the grader's "
                           "own process may use for one submission")
     elif returncode != 0:
-        error = result.get("error") or f"nbgrader exited with {returncode} ({log.strip().splitlines()[-1][:300] if log.strip() else 'no output'})"
+        last = log.strip().splitlines()[-1][:300] if log.strip() else "no output"
+        error = result.get("error") or f"nbgrader exited with {returncode} ({last})"
         outcome.reason = (f"{result['notebook']}: " if result.get("notebook") and result.get("error") else "") + error
     if outcome.status == "failed":
         c.forget_grading(course_path, student, settings.database)  # nothing half-graded stays behind
@@ -211,15 +226,8 @@ def grade_one(course: str, student: str, settings: Settings) -> dict:
     return asdict(outcome)
 
 
-def source_grade_ids(course: Path) -> dict[str, list[str]]:
-    """The grade ids of each notebook of the assignment's source, by notebook name (the
-    instructor's own files: what a staged notebook's nbgrader metadata may hold)."""
-    found = {}
-    for path in sorted((course / "source" / c.ASSIGNMENT).glob("*.ipynb")):
-        cells = nbformat.read(path, as_version=4).cells
-        found[path.stem] = [cell.metadata["nbgrader"]["grade_id"] for cell in cells
-                            if "grade_id" in cell.metadata.get("nbgrader", {})]
-    return found
+# Notes for the student, one per line in the report (a note may hold "; " itself).
+NOTES_SEPARATOR = "\n"
 
 
 LOG_TAIL_BYTES = 64 * 1024  # of nbgrader's own output, kept for a failure's reason

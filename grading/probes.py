@@ -82,11 +82,17 @@ def saved_predictions(part: str, build: str, variant: str | None, index: int) ->
     return {"saved_predictions": [part, build, variant, index]}
 
 
-def call(function: str, *args: dict, keywords: dict | None = None, keep_args: bool = False) -> dict:
+def call(function: str, *args: dict, keywords: dict | None = None, keep_args: bool = False,
+         stand_ins: tuple = ()) -> dict:
     """Call ``function(*args, **keywords)``; ``keep_args`` also returns the array arguments after
-    the call (to see whether the function changed them, and what the kernel computed for them)."""
-    return {"kind": "call", "function": function, "args": list(args), "keywords": dict(keywords or {}),
-            "keep_args": keep_args}
+    the call (to see whether the function changed them, and what the kernel computed for them).
+    ``stand_ins`` names the student's functions that the task's own versions replace during the
+    call (:data:`grading.harvest.STAND_INS`): a mistake in one of them costs its own tests only."""
+    found = {"kind": "call", "function": function, "args": list(args), "keywords": dict(keywords or {}),
+             "keep_args": keep_args}
+    if stand_ins:
+        found["stand_ins"] = list(stand_ins)
+    return found
 
 
 def model(function: str) -> dict:

@@ -51,13 +51,13 @@ class Findings(logging.Handler):
                 self.found["error"] = f"{type(error).__name__}: {str(error)[:400]}"
 
 
-def prepare(folder: Path, notebooks: dict[str, list[str]]) -> dict:
-    """Check and repair the staged notebooks (those named by ``notebooks``, with the grade ids of
-    their source) and read what the signals need. A reading that fails is a note, never a stop."""
+def prepare(folder: Path, expected: list[str], reference: Path | None) -> dict:
+    """Check and repair the staged notebooks (the assignment's ``expected`` ones, against the
+    release's in ``reference``) and read what the signals need. A reading that fails is a note,
+    never a stop."""
     from grading import signals, staging
 
-    expected = list(notebooks)
-    found = {"notes": staging.unreadable_notebooks(folder, expected, notebooks), "shown": {}, "digests": {},
+    found = {"notes": staging.unreadable_notebooks(folder, expected, reference), "shown": {}, "digests": {},
              "grader_notes": []}
     for name, reading, where in ((
             "notes", lambda: signals.failed_training(folder, expected), "the training cells' outputs"), (
@@ -89,7 +89,8 @@ def main(argv: list[str]) -> int:
     given = os.environ.get(PREPARE_ENV)
     if given:
         request = json.loads(given)
-        result["prepare"] = prepare(Path(request["folder"]), request["notebooks"])
+        reference = Path(request["reference"]) if request.get("reference") else None
+        result["prepare"] = prepare(Path(request["folder"]), request["notebooks"], reference)
     findings = Findings()
     app = NbGraderApp.instance()
     code = 0

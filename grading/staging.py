@@ -8,8 +8,8 @@ opened without following links, and refuses, each with a note for the student:
 - symbolic links, hard links (a second name for a file elsewhere, such as the gradebook), devices,
   FIFOs and sockets;
 - names that are not printable text;
-- files over :attr:`StagingLimits.file_mb` (nbgrader's own limit for the exchange is 100 MB), and
-  notebooks over :attr:`StagingLimits.notebook_mb`;
+- files over :attr:`StagingLimits.file_mb` (nbgrader's own limit for the exchange, 100 MB,
+  notebooks included: their outputs count for nothing, and a large one is slimmed, not refused);
 - everything after :attr:`StagingLimits.files` files or :attr:`StagingLimits.total_mb` in all.
 
 Folders are walked through file descriptors (``openat`` with ``O_NOFOLLOW``), so a folder swapped
@@ -45,7 +45,6 @@ class StagingLimits:
     files: int = 200
     total_mb: int = 512
     file_mb: int = 100
-    notebook_mb: int = 20
     depth: int = 8
 
 
@@ -119,7 +118,7 @@ class _Walk:
 
     def _file(self, folder_fd: int, name: str, shown: str, info: os.stat_result) -> str | None:
         limits = self.limits
-        limit = (limits.notebook_mb if name.endswith(".ipynb") else limits.file_mb) * 2**20
+        limit = limits.file_mb * 2**20
         if info.st_size > limit:
             return f"{shown} was left out: it is larger than {limit // 2**20} MB, the most a file like it may have"
         if self.files >= limits.files:
@@ -236,11 +235,16 @@ def fingerprint(source: Path, limits: StagingLimits = StagingLimits()) -> str:
 # Objects and lists a notebook's JSON may hold: parsing each costs memory far beyond its text. A
 # course notebook with every output holds a few thousand; a forged one could hold millions.
 MAX_CONTAINERS = 2_000_000
+# A notebook larger than this is slimmed before grading: every output larger than SLIM_OUTPUT_BYTES
+# is left out (the grader clears outputs anyway; only the small ones it reads for signals stay).
+SLIM_NOTEBOOK_BYTES = 20 * 2**20
+SLIM_OUTPUT_BYTES = 64 * 1024
 
 
-def unreadable_notebooks(folder: Path, expected: list[str], grade_ids: dict[str, list[str]] | None = None) -> list[str]:
+def unreadable_notebooks(folder: Path, expected: list[str], reference: Path | None = None) -> list[str]:
     """Check the staged notebooks, repairing what JupyterLab would accept (:func:`normalise`, with
-    the grade ids of each notebook's source in ``grade_ids``); returns notes for the student.
+    the notebook of the same name in the assignment's release folder ``reference``); returns notes
+    for the student.
 
     nbgrader stops at the first notebook it cannot read and throws away what it graded of the
     student; a notebook it cannot read is therefore removed from the staged copy and graded as
@@ -260,7 +264,13 @@ def unreadable_notebooks(folder: Path, expected: list[str], grade_ids: dict[str,
                 data = json.loads(text)
             except ValueError:
                 data = None  # nbformat says why below
-            if normalise(data, (grade_ids or {}).get(name)):
+            released = _released_cells(reference, name)
+            changed = normalise(data, released)
+            if len(text) > SLIM_NOTEBOOK_BYTES and slim(data):
+                changed = True
+                notes.append(f"{name}.ipynb is {len(text) / 2**20:.0f} MB: its large outputs (figures, long printouts) "
+                             "were left out of the graded copy. Outputs count for nothing in grading; your code does")
+            if changed:
                 path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
             nbformat.validate(nbformat.read(path, as_version=4))
         except Exception as error:  # NotJSONError, ValidationError, UnicodeDecodeError, ...
@@ -271,20 +281,47 @@ def unreadable_notebooks(folder: Path, expected: list[str], grade_ids: dict[str,
     return notes
 
 
+def _released_cells(reference: Path | None, name: str) -> list[dict] | None:
+    """The cells of the release's notebook ``name`` (the instructor's file), or None without one."""
+    if reference is None or not (reference / f"{name}.ipynb").is_file():
+        return None
+    return json.loads((reference / f"{name}.ipynb").read_text(encoding="utf-8"))["cells"]
+
+
+def slim(data: dict) -> bool:
+    """Replace every output larger than :data:`SLIM_OUTPUT_BYTES` with a short note, in place."""
+    changed = False
+    for cell in data.get("cells") or []:
+        outputs = cell.get("outputs") if isinstance(cell, dict) else None
+        if not isinstance(outputs, list):
+            continue
+        for index, output in enumerate(outputs):
+            size = len(json.dumps(output))
+            if size > SLIM_OUTPUT_BYTES:
+                outputs[index] = {"output_type": "display_data", "metadata": {}, "data": {
+                    "text/plain": f"(an output of {size / 2**20:.1f} MB, left out when the notebook was graded)"}}
+                changed = True
+    return changed
+
+
 VALID_CELL_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")  # nbformat 4.5's schema
 CELL_DEFAULTS = {"metadata": dict, "source": str}
 CODE_CELL_DEFAULTS = {"outputs": list, "execution_count": lambda: None}
 
 
-def normalise(data, grade_ids: list[str] | None = None) -> bool:
+def normalise(data, released: list[dict] | None = None) -> bool:
     """Repair in place the JSON of a notebook in what JupyterLab would open as it is: cell ids in
     a notebook older than format 4.5 (nbformat's own API and jupytext write them), cells without
     ids or with repeated ones, a missing format version, missing metadata, source or outputs.
-    With the ``grade_ids`` of the notebook's source, also nbgrader's metadata (:func:`own_cells`).
+    With the ``released`` cells of the assignment's notebook, also nbgrader's metadata
+    (:func:`own_cells`) and the locked cells a student deleted (:func:`restore_cells`).
     Returns whether anything changed; anything else wrong is left for nbformat to refuse."""
     if not (isinstance(data, dict) and isinstance(data.get("cells"), list) and data.get("nbformat", 4) == 4):
         return False
-    changed = own_cells(data, grade_ids) if grade_ids is not None else False
+    changed = False
+    if released is not None:
+        changed = own_cells(data, [_grade_id(cell) for cell in released if _grade_id(cell)])
+        changed = restore_cells(data, released) or changed
     for key, default in (("metadata", {}), ("nbformat", 4), ("nbformat_minor", 4)):
         if key not in data:
             data[key], changed = default, True
@@ -323,6 +360,40 @@ def own_cells(data: dict, grade_ids: list[str]) -> bool:
             seen.add(grade_id)
             continue
         del metadata["nbgrader"]
+        changed = True
+    return changed
+
+
+def _grade_id(cell) -> str | None:
+    metadata = cell.get("metadata") if isinstance(cell, dict) else None
+    nbgrader = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    grade_id = nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
+    return grade_id if isinstance(grade_id, str) else None
+
+
+def restore_cells(data: dict, released: list[dict]) -> bool:
+    """Put back the cells of the release that the student's notebook lacks and that are not the
+    student's to write: tests, given code, written answers (an empty one). Each goes right after
+    the cell that comes before it in the release, wherever that is in the student's notebook
+    (nbgrader's own restoring fails when that cell is locked and ungraded). Returns whether any
+    was put back."""
+    changed = False
+    for position, cell in enumerate(released):
+        grade_id = _grade_id(cell)
+        nbgrader = cell["metadata"]["nbgrader"] if grade_id else {}
+        if not grade_id or (nbgrader.get("solution") and not nbgrader.get("grade")):
+            continue  # not nbgrader's, or the student's own code
+        present = {_grade_id(existing): index for index, existing in enumerate(data["cells"])}
+        if grade_id in present:
+            continue
+        before = [present[_grade_id(earlier)] for earlier in released[:position] if _grade_id(earlier) in present]
+        after = [present[_grade_id(later)] for later in released[position + 1:] if _grade_id(later) in present]
+        where = max(before) + 1 if before else (min(after) if after else len(data["cells"]))
+        restored = {"cell_type": cell["cell_type"], "metadata": json.loads(json.dumps(cell["metadata"])),
+                    "source": cell["source"]}
+        if cell["cell_type"] == "code":
+            restored.update(outputs=[], execution_count=None)
+        data["cells"].insert(where, restored)
         changed = True
     return changed
 

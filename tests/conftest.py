@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import pickle
@@ -26,7 +27,8 @@ IMAGES_PER_CLASS_PER_BATCH = 2
 FULL_COPY = os.environ.get(data.PATH_VARIABLE)
 FAST = {"COURSE_MODE": "fast", "CIFAR10_PATH": FULL_COPY or ""}  # the kernels' environment in end-to-end tests
 # A folder where a developer keeps one run of the solution notebooks between test sessions (about
-# 3 minutes each): filled by the first session, copied by the next ones. Unset in CI.
+# 3 minutes each): filled by the first session, copied by the next ones while the source notebooks
+# and helpers are unchanged. Unset in CI.
 SOLUTION_RUN_VARIABLE = "COURSE_TEST_SOLUTION_RUN"
 
 
@@ -137,13 +139,17 @@ def solution_run(tmp_path_factory) -> Path:
 
     folder = tmp_path_factory.mktemp("solution-run") / course.ASSIGNMENT
     kept = os.environ.get(SOLUTION_RUN_VARIABLE)
-    if kept and (Path(kept) / "trained_models").is_dir():  # a developer's earlier run, reused (never in CI)
-        shutil.copytree(kept, folder)
+    source = course.REPO / "source" / course.ASSIGNMENT
+    stamp = "".join(hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(source.rglob("*.py*")))
+    if kept and (Path(kept) / "stamp").is_file() and (Path(kept) / "stamp").read_text() == stamp:
+        shutil.copytree(kept, folder, ignore=shutil.ignore_patterns("stamp"))  # a developer's earlier run (never in CI)
         return folder
-    course.copy_clean(course.REPO / "source" / course.ASSIGNMENT, folder)
+    course.copy_clean(source, folder)
     course.execute_notebooks(folder, FAST, workers=2)
     if kept:
-        shutil.copytree(folder, kept, dirs_exist_ok=True)
+        shutil.rmtree(kept, ignore_errors=True)
+        shutil.copytree(folder, kept)
+        (Path(kept) / "stamp").write_text(stamp)
     return folder
 
 

@@ -14,6 +14,7 @@ folder holds a copy of the gradebook, the hidden tests or a canary.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import re
@@ -28,7 +29,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import FAST, formgrader, require_sandbox, solution_copy
+from conftest import FAST, formgrader, max_points, require_sandbox, solution_copy
 from grading import corpus
 from grading import course as c
 from grading import parallel
@@ -38,7 +39,7 @@ pytestmark = pytest.mark.slow
 LIMITS = Limits(memory_mb=3072, processes=256, cpu_cores=1, cpu_seconds=300, disk_mb=256, files=5000)
 # Short enough that the endless loop costs little, long enough for a fast-mode cell on a busy machine.
 OPTIONS = ("--Execute.timeout=20", "--GuardedExecute.notebook_budget=300")
-EVERYONE = corpus.CORPUS + corpus.RED_TEAM + corpus.VARIANTS
+EVERYONE = corpus.CORPUS + corpus.RED_TEAM + corpus.VARIANTS + corpus.FAIR
 # The students whose feedback is made and checked: those that leave notes, links, output or scripts.
 FEEDBACK_CHECKED = ["demo_rt_submitted_links", "demo_rt_planted_links", "demo_rt_dev_zero_notebook", "demo_rt_script",
                     "demo_rt_many_files", "demo_rt_output_tricks", "demo_snooper", "demo_solution", "demo_rt_xss"]
@@ -271,9 +272,10 @@ def test_no_script_of_a_student_runs_in_the_formgrader_or_a_feedback_page(graded
     """demo_rt_xss carries scripts in an image's width and height, an SVG, markdown and HTML
     outputs, a markdown cell's links and HTML, a grade id and an HTML file it hands in. Opened in
     Chromium, the formgrader's page of its notebook (as the instructor, logged in), that file in
-    the formgrader, and its feedback page run none of them: the beacon they call hears nothing, no
-    title changes, no dialog opens. The pages still show the student's work, and the formgrader's
-    own scripts still run (they show the scores)."""
+    the formgrader, its feedback page, and the formgrader's page of every other notebook of the
+    corpus and every feedback page written run none of them: the beacon they call hears nothing,
+    no title changes, no dialog opens. The pages still show the student's work, and the
+    formgrader's own scripts still run (they show the scores)."""
     from playwright.sync_api import expect, sync_playwright
 
     from test_hub_browser import CHROMIUM, CHROMIUM_ARGS
@@ -284,15 +286,14 @@ def test_no_script_of_a_student_runs_in_the_formgrader_or_a_feedback_page(graded
     assert "1 onerror=" in graded_notebook and "javascript:" in graded_notebook  # the attacks are in the notebook
     assert "autofocus onfocus" in (course / "submitted/demo_rt_xss/cifar10/part1_data.ipynb").read_text()
     assert "autofocus onfocus" not in graded_notebook  # the cell with the forged grade id became the student's own
-    feedback = course / "feedback/demo_rt_xss/cifar10/part1_data.html"
     with formgrader(course, tmp_path) as call, sync_playwright() as playwright:
-        (notebook,) = [row for row in call(f"/submitted_notebooks/{c.ASSIGNMENT}/part1_data")
-                       if row["student"] == "demo_rt_xss"]
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
         dialogs = []
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-        submission = f"{call.url}/formgrader/submissions/{notebook['id']}/"
+        pages = {row["student"] + "/" + name: f"{call.url}/formgrader/submissions/{row['id']}/"
+                 for name in corpus.NOTEBOOKS for row in call(f"/submitted_notebooks/{c.ASSIGNMENT}/{name}")}
+        submission = pages["demo_rt_xss/part1_data"]
         response = page.goto(submission)
         assert "script-src 'self'" in response.headers["content-security-policy"]
         page.wait_for_selector("text=html answer")  # the student's work is shown
@@ -303,12 +304,17 @@ def test_no_script_of_a_student_runs_in_the_formgrader_or_a_feedback_page(graded
         response = page.goto(submission + "evil.html")
         assert response.status == 200 and "sandbox" in response.headers["content-security-policy"]
         page.wait_for_timeout(1000)
-        page.goto(feedback.as_uri())
+        page.goto((course / "feedback/demo_rt_xss/cifar10/part1_data.html").as_uri())
         page.wait_for_selector("text=html answer")
         page.wait_for_timeout(1500)
         assert page.title() != "pwned" and not dialogs
+        others = [*pages.values(), *(path.as_uri() for path in sorted((course / "feedback").rglob("*.html")))]
+        for address in others:
+            page.goto(address, wait_until="load")
+            assert page.title() != "pwned" and not dialogs, address
+        page.wait_for_timeout(1000)
         browser.close()
-    assert beacon.calls == [], beacon.calls
+    assert len(others) > 60 and beacon.calls == [], beacon.calls
 
 
 # -- the watchdog instead of cgroups ----------------------------------------------------------------
@@ -445,3 +451,38 @@ def test_a_resubmission_with_metadata_and_outputs_the_grader_cannot_read_keeps_n
     (again,) = parallel.grade_all(small, FAST, workers=1, progress=False, limits=LIMITS, nbgrader_options=OPTIONS)
     assert again.status == "graded", again.reason
     assert c.scores(small)["demo_rt_unreadable_v2"]["part1_data"].score == 0
+
+
+def test_a_second_run_finds_every_submission_unchanged_even_with_files_left_out(graded):
+    """A submission whose staging left files out (links, a FIFO, too many files) matches its
+    receipt; grading one student keeps every other student's row in the report."""
+    course, outcomes, _ = graded
+    again = {o.student: o for o in parallel.grade_all(course, FAST, workers=2, progress=False, limits=LIMITS,
+                                                      students=["demo_solution"], nbgrader_options=OPTIONS)}
+    assert again["demo_solution"].status == "unchanged"
+    with open(course / parallel.REPORT) as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    assert set(rows) == set(outcomes)
+    for student in ("demo_rt_submitted_links", "demo_rt_many_files", "demo_rt_dev_zero_notebook"):
+        assert rows[student]["status"] == "unchanged", rows[student]
+
+
+def test_a_mistake_in_per_class_recall_costs_its_own_tests_only(solution_run, tmp_path):
+    """Part 6, graded end to end, with per_class_recall giving 0 instead of nan for a class without
+    images: its two tests fail (4 points); balanced_accuracy and recall_drop, which call it, are
+    graded with the task's own per_class_recall and keep theirs. (Before: 3 more points lost.)"""
+    require_sandbox()
+    course = c.new_course(tmp_path / "part6", ("part6_bias",))
+    c.generate_release(course)
+    student = solution_copy(solution_run, tmp_path / "demo_fair_recall", ("part6_bias",))
+    c.edit_cell(student / "part6_bias.ipynb", "per_class_recall",
+                lambda source: source.replace("np.full(num_classes, np.nan)", "np.zeros(num_classes)"))
+    c.submit(course, "demo_fair_recall", student)
+    (outcome,) = parallel.grade_all(course, FAST, workers=1, progress=False, limits=LIMITS, nbgrader_options=OPTIONS)
+    assert outcome.status == "graded", outcome.reason
+    grades = c.scores(course)["demo_fair_recall"]["part6_bias"].grades
+    automatic = {grade_id: points for grade_id, points in max_points("part6_bias").items() if grades[grade_id] is not None}
+    assert {grade_id for grade_id in automatic if grades[grade_id] == 0} == {"per_class_recall_example",
+                                                                            "per_class_recall_cases"}, grades
+    assert all(grades[grade_id] == points for grade_id, points in automatic.items()
+               if not grade_id.startswith("per_class_recall")), grades

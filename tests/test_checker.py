@@ -13,6 +13,7 @@ import json
 import os
 import pickle
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -328,3 +329,53 @@ for line in sys.stdin:
         "class_counts_example": False, "class_counts_training_labels": False}
     assert "stopped" in found["class_counts_example"]["message"]
     assert "took longer than 3 s" in found["class_counts_training_labels"]["message"]
+
+
+def verdicts_in_process(part: str, functions: dict, tests: list[str], seed: int = 2**90 + 1) -> dict:
+    """The checker's verdicts on ``tests`` of ``part`` for a notebook defining ``functions``: the
+    harvest answering in this process (as it does in the kernel), the checker reading its answers
+    (no kernel, no nbgrader: the two ends of grading, for tests that need no data set)."""
+    records = {"seed": seed, "harvests": [], "cells": {}}
+    for grade_id in tests:
+        probes = graded_tests(part)[grade_id].probes_for(p.Fresh(seed))
+        request = {"probes": [{**probe, "fresh": p.fresh_value(seed, probe)} for probe in probes], "seed": 5,
+                   "whole_bytes": 2**20, "sample_rows": 16, "file_limit": 2**20}
+        records["harvests"].append({"request": request, "answer": harvest.run(json.dumps(request), functions),
+                                    "error": None})
+        index = len(records["harvests"]) - 1
+        records["cells"][grade_id] = {"probes": {p.key(probe): [index, position] for position, probe in enumerate(probes)}}
+    evidence = Evidence(records, Path("/nonexistent"), data=None, workdir=Path("/nonexistent"))
+    found = {}
+    for grade_id in tests:
+        evidence.grade_id = grade_id
+        try:
+            graded_tests(part)[grade_id].check(evidence)
+            found[grade_id] = "passed"
+        except Failed as failure:
+            found[grade_id] = str(failure)
+    return found
+
+
+def test_a_mistake_in_per_class_recall_is_not_counted_again_in_the_functions_that_use_it():
+    """balanced_accuracy and recall_drop call the student's per_class_recall; when that is wrong
+    (here: 0 instead of nan for a class without images), they are graded with the task's own, so
+    only per_class_recall's tests fail. And a wrong balanced_accuracy still fails its own."""
+    notebook = {"harvest": harvest}  # a notebook's namespace: its functions look each other up here
+    exec("""
+import numpy as np
+def per_class_recall(y_true, y_pred, num_classes=10):
+    return np.nan_to_num(harvest.task_per_class_recall(y_true, y_pred, num_classes))
+def balanced_accuracy(y_true, y_pred, num_classes=10):
+    return float(np.nanmean(per_class_recall(y_true, y_pred, num_classes)))
+def recall_drop(y_true, before, after, label):
+    return float(per_class_recall(y_true, before)[label] - per_class_recall(y_true, after)[label])
+def recall_gap(recalls):
+    return float(np.nanmax(recalls) - np.nanmin(recalls))
+""", notebook)
+    tests = ["per_class_recall_example", "per_class_recall_cases", "balanced_accuracy_example",
+             "balanced_accuracy_cases", "recall_drop_example"]
+    found = verdicts_in_process("part6_bias", notebook, tests)
+    assert [test for test, verdict in found.items() if verdict != "passed"] == tests[:2], found
+    notebook["balanced_accuracy"] = lambda y_true, y_pred, num_classes=10: float(np.mean(np.asarray(y_true) == y_pred))
+    found = verdicts_in_process("part6_bias", notebook, tests)
+    assert found["balanced_accuracy_example"] != "passed" and found["recall_drop_example"] == "passed"

@@ -118,10 +118,12 @@ def active_code(page: str) -> list[str]:
 
 def test_notes_page_escapes_and_says_why_grading_failed():
     page = notes_page("demo_<x>", {"status": "failed", "reason": "grading stopped after 10 s <b>",
-                                   "notes": f"a.ipynb was left out: it is a symbolic link; {SCRIPT}"})
+                                   "notes": f"a.ipynb was left out: it is a symbolic link; submit the file\n{SCRIPT}\n"
+                                            "part2: a training cell failed (\x1b[0;31mValueError\x1b[0m: lr)"})
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "could not be graded, so no score was recorded" in page and "grading stopped after 10 s &lt;b&gt;" in page
-    assert page.count("<li>") == 2
+    assert page.count("<li>") == 3 and "symbolic link; submit the file</li>" in page  # one note, one item
+    assert "\x1b" not in page and "(ValueError: lr)" in page
 
 
 def _nbgrader_path(*parts: str) -> str:

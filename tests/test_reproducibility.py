@@ -73,3 +73,19 @@ def test_without_a_seed_each_student_gets_a_repeatable_seed_of_their_own(monkeyp
     assert len(seeds["demo_alice"]) == 1 and seeds["demo_alice"] != seeds["demo_bob"]
     monkeypatch.setenv("COURSE_SEED", "7")
     assert seed_everything() == 7
+
+
+def test_students_who_share_a_login_name_still_get_seeds_of_their_own(monkeypatch, tmp_path):
+    """On Colab every student is root, in Jupyter's Docker images jovyan: each copy of the
+    assignment draws its own seed once and keeps it beside the notebooks. A class of 30 honest
+    students on one machine under one login name: 30 seeds, each repeatable."""
+    from cifar10_course.reproducibility import SEED_FILE, personal_seed
+
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+    folders = [tmp_path / f"student{number}" for number in range(30)]
+    seeds = []
+    for folder in folders:
+        folder.mkdir()
+        seeds.append(personal_seed(folder))
+        assert personal_seed(folder) == seeds[-1] and (folder / SEED_FILE).read_text().strip() == str(seeds[-1])
+    assert len(set(seeds)) == 30

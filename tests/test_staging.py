@@ -61,7 +61,7 @@ def test_sizes_and_counts_are_limited_and_grading_files_come_first(tmp_path, sub
     with open(submission / "huge.bin", "wb") as handle:
         handle.truncate(3 * 2**20)  # sparse: never read, its size alone refuses it
     staged = tmp_path / "staged"
-    notes = staging.stage(submission, staged, StagingLimits(files=5, file_mb=1, notebook_mb=1))
+    notes = staging.stage(submission, staged, StagingLimits(files=5, file_mb=1))
     assert (staged / "part1_data.ipynb").exists() and (staged / "trained_models" / "part2_mlp.weights.h5").exists()
     assert len(list((staged / "aaa_data").iterdir())) == 3
     assert "huge.bin was left out: it is larger than 1 MB, the most a file like it may have" in notes
@@ -149,9 +149,12 @@ def test_copies_of_a_cell_and_foreign_nbgrader_metadata_become_the_students_own_
     number.metadata["nbgrader"] = 1
     notebook = nbformat.v4.new_notebook(cells=[solution, pasted, hostile, number])
     (submission / "part1_data.ipynb").write_text(json.dumps(notebook))
+    released = tmp_path / "release"
+    released.mkdir()
+    (released / "part1_data.ipynb").write_text(json.dumps(nbformat.v4.new_notebook(cells=[solution])))
     staged = tmp_path / "staged"
     staging.stage(submission, staged)
-    assert staging.unreadable_notebooks(staged, ["part1_data"], {"part1_data": ["f", "f_test"]}) == []
+    assert staging.unreadable_notebooks(staged, ["part1_data"], released) == []
     cells = nbformat.read(staged / "part1_data.ipynb", as_version=4).cells
     assert [cell.metadata.get("nbgrader", {}).get("grade_id") for cell in cells] == ["f", None, None, None]
     assert [cell.source for cell in cells] == [cell.source for cell in notebook.cells]
@@ -163,3 +166,44 @@ def test_a_notebook_of_millions_of_objects_is_refused_before_it_is_parsed(tmp_pa
     staging.stage(submission, staged)
     (note,) = staging.unreadable_notebooks(staged, ["part1_data"])
     assert "more than 2,000,000 JSON objects" in note and not (staged / "part1_data.ipynb").exists()
+
+
+def test_deleted_locked_cells_come_back_where_they_sat(tmp_path, submission):
+    """nbgrader cannot put back a deleted test that sat right after a locked cell without points
+    (the accuracy tests sit after the training cells); staging puts back every test, given cell
+    and written answer of the release, after the cell that precedes it there."""
+    def cell(grade_id, locked=True, grade=False, solution=False, source=None):
+        made = nbformat.v4.new_code_cell(source or f"# {grade_id}")
+        made.metadata["nbgrader"] = {"grade_id": grade_id, "locked": locked, "grade": grade, "solution": solution,
+                                     "schema_version": 3, **({"points": 1} if grade else {})}
+        return made
+
+    release = [cell("setup"), cell("build", locked=False, solution=True), cell("build_test", grade=True),
+               cell("train"), cell("accuracy", grade=True), cell("last_test", grade=True)]
+    released = tmp_path / "release"
+    released.mkdir()
+    (released / "part1_data.ipynb").write_text(json.dumps(nbformat.v4.new_notebook(cells=release)))
+    mine = nbformat.v4.new_code_cell("# my own cell")
+    student = [release[0], release[1], release[2], release[3], mine]  # accuracy and last_test deleted
+    (submission / "part1_data.ipynb").write_text(json.dumps(nbformat.v4.new_notebook(cells=student)))
+    staged = tmp_path / "staged"
+    staging.stage(submission, staged)
+    assert staging.unreadable_notebooks(staged, ["part1_data"], released) == []
+    restored = nbformat.read(staged / "part1_data.ipynb", as_version=4).cells
+    assert [c.metadata.get("nbgrader", {}).get("grade_id", c.source) for c in restored] == [
+        "setup", "build", "build_test", "train", "accuracy", "last_test", "# my own cell"]
+
+
+def test_a_large_notebook_is_slimmed_not_refused(tmp_path, submission):
+    import base64
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("plot()")])
+    notebook.cells[0].outputs = [nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(
+        os.urandom(6 * 2**20)).decode()}) for _ in range(4)] + [nbformat.v4.new_output("stream", name="stdout", text="hi")]
+    (submission / "part1_data.ipynb").write_text(json.dumps(notebook))
+    staged = tmp_path / "staged"
+    assert staging.stage(submission, staged) == []
+    (note,) = staging.unreadable_notebooks(staged, ["part1_data"])
+    assert note.startswith("part1_data.ipynb is 32 MB: its large outputs")
+    outputs = nbformat.read(staged / "part1_data.ipynb", as_version=4).cells[0].outputs
+    assert len(outputs) == 5 and outputs[-1].text == "hi" and (staged / "part1_data.ipynb").stat().st_size < 10_000

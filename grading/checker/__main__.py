@@ -34,6 +34,7 @@ import threading
 import traceback
 from pathlib import Path
 
+from cifar10_course.acceptance import shorten
 from grading.checker import Failed, graded_tests
 from grading.checker.data import CourseData
 from grading.checker.evidence import Evidence
@@ -59,7 +60,7 @@ def verdict(test, evidence: Evidence) -> dict:
     except Exception as error:  # A check that cannot read what it was given: no points, and why.
         print(f"checker: {notebook}:{test.grade_id}: {traceback.format_exc()}", file=sys.stderr)
         found = {"passed": False, "message": (
-            f"The grader could not check this test ({type(error).__name__}: {str(error)[:300]}).")}
+            f"The grader could not check this test ({type(error).__name__}: {shorten(error, 300)}).")}
     if evidence.signals:
         found["signals"] = evidence.signals
     return found

@@ -8,7 +8,7 @@ import numpy as np
 
 from cifar10_course import checks
 from cifar10_course.data import CLASS_NAMES
-from cifar10_course.acceptance import layers  # noqa: F401 (the checks' one way to list a model's layers)
+from cifar10_course.acceptance import layer_activations, layers, shorten  # noqa: F401 (the checks' one way to list a model's layers)
 from grading.checker import Failed
 from grading.checker.evidence import MAX_WEIGHTS_BYTES, Evidence, Foreign, Returned, Sample
 
@@ -94,10 +94,11 @@ def layer_types(model, expected: list[str]) -> None:
         raise Failed(str(error)) from None
 
 
-def not_compiled(evidence: Evidence, probe: dict, name: str, why: str = "") -> None:
+def not_compiled(evidence: Evidence, probe: dict, name: str, trainer: str) -> None:
     answer = evidence.model_answer(probe, name)
     if answer.get("compiled"):
-        raise Failed(f"{name} should return the model uncompiled{why}.")
+        raise Failed(f"{name} compiles its model, but it should return it uncompiled: {trainer} compiles it. Take the "
+                     f"model.compile(...) call out of {name} (only this test depends on it).")
 
 
 def new_each_call(evidence: Evidence, probe: dict, name: str) -> None:
@@ -105,8 +106,10 @@ def new_each_call(evidence: Evidence, probe: dict, name: str) -> None:
         raise Failed(f"{name} should build a new model at every call.")
 
 
-def activation(layer) -> str:
-    return getattr(layer.activation, "__name__", str(layer.activation))
+def activated(model, kind: str) -> list[tuple]:
+    """The model's layers of Keras class ``kind``, each with the activation it applies (its own, or
+    an activation layer's right after it: :func:`cifar10_course.acceptance.layer_activations`)."""
+    return [(layer, name) for layer, name in layer_activations(model) if type(layer).__name__ == kind]
 
 
 # -- training ----------------------------------------------------------------------------------
@@ -122,7 +125,7 @@ def reference_note(record: dict, probe: dict) -> str | None:
     used = record.get("reference_used")
     if not used:
         return None
-    return (f"{probe['build']}() failed or its network could not be trained ({str(used)[:300]}), so "
+    return (f"{probe['build']}() failed or its network could not be trained ({shorten(used, 300)}), so "
             f"{probe['train']} was tested with the task's own network: its points do not depend on {probe['build']}.")
 
 

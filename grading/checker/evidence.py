@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cifar10_course.acceptance import with_hint
+from cifar10_course.acceptance import shorten, with_hint
+from cifar10_course.training import WEIGHTS_FOLDER, missing_weights
 from grading import harvest
 from grading import probes as p
 from grading.checker import Failed
@@ -103,7 +104,7 @@ class Evidence:
         if error is None:
             return None
         name, message = ((error if isinstance(error, list) else []) + ["", ""])[:2]
-        return str(name)[:100], str(message)[:2000]
+        return shorten(name, 100), shorten(message, 2000)
 
     def _entry(self, probe: dict) -> dict:
         cell = self.cells.get(self.grade_id) or {}
@@ -212,7 +213,7 @@ class Evidence:
         """A ``model`` probe's answer: fails unless the build function returned a Keras model."""
         answer = self.answer(probe)
         if not isinstance(answer.get("json"), str):
-            raise Failed(f"{name}() should return a Keras model, but returned {str(answer.get('type'))[:200]}.")
+            raise Failed(f"{name}() should return a Keras model, but returned {shorten(answer.get('type'), 200)}.")
         return answer
 
     def model(self, probe: dict, name: str | None = None, answer: dict | None = None):
@@ -242,7 +243,7 @@ class Evidence:
         except Exception:  # The description cannot predict either: the structure tests say what is wrong.
             return None
         if "outputs" not in answer:
-            return (f"{what} could not predict images in your kernel ({str(answer.get('outputs_error'))[:300]}), "
+            return (f"{what} could not predict images in your kernel ({shorten(answer.get('outputs_error'), 300)}), "
                     "though its description can.")
         try:
             found = self.decode(answer["outputs"], probe)
@@ -266,7 +267,7 @@ class Evidence:
         model = self.model(probe, name, answer)
         copy = self.submitted_file(weights, MAX_WEIGHTS_BYTES, advice=(
             f"Run the whole notebook once without nbgrader (the training cell saves them there), then "
-            f"submit the {Path(weights).parent} folder with it."))
+            f"submit the {Path(weights).parent} folder with it."), missing=missing_weights(weights, self.present_files()))
         try:
             safe_models.load_weights(model, copy)
         except safe_models.Mismatch as error:
@@ -278,8 +279,26 @@ class Evidence:
                          "not a Keras weights file. Run the training cell again, then submit.") from None
         return model
 
-    def submitted_file(self, relative: str, limit: int, advice: str) -> Path:
-        """A private copy of a file of the submission, opened without following links."""
+    def present_files(self) -> list[str]:
+        """The names in the submission's folder and its trained_models folder, as relative paths
+        (listed through the folders' descriptors, following no link; printable names only)."""
+        found = []
+        for relative in ("", WEIGHTS_FOLDER):
+            try:
+                fd = os.open(self.submission / relative if relative else self.submission,
+                             os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            except OSError:
+                continue
+            try:
+                found += [f"{relative}/{name}" if relative else name for name in os.listdir(fd)[:500]
+                          if name.isprintable()]
+            finally:
+                os.close(fd)
+        return found
+
+    def submitted_file(self, relative: str, limit: int, advice: str, missing: str | None = None) -> Path:
+        """A private copy of a file of the submission, opened without following links; ``missing``
+        is the message when there is none (by default, "No trained weights at ..." and ``advice``)."""
         target = self.workdir / Path(relative).name
         folder = os.open(self.submission, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         try:
@@ -290,7 +309,7 @@ class Evidence:
                 folder = inner
             fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
         except OSError:
-            raise Failed(f"No trained weights at {relative}. {advice}") from None
+            raise Failed(missing or f"No trained weights at {relative}. {advice}") from None
         finally:
             os.close(folder)
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grading import probes as p
 from grading.checker import Failed, graded_test
-from grading.checker.common import (accuracy, activation, history, layer_types, layers, not_compiled, parameter_count,
+from grading.checker.common import (accuracy, activated, history, layer_types, layers, not_compiled, parameter_count,
                                     training_settings)
 
 TESTS: dict = {}
@@ -29,8 +29,8 @@ TRAIN = p.training("train_convolution_nn", "build_convolution_nn", 32, reference
 def convolution_layers(model, ten_classes: bool = True) -> None:
     """The layers of Part 3's network (Part 4 reuses all but the last)."""
     layer_types(model, LAYERS)
-    convolutions = [(layer.filters, tuple(layer.kernel_size), tuple(layer.strides), layer.padding, activation(layer))
-                    for layer in layers(model) if type(layer).__name__ == "Conv2D"]
+    convolutions = [(layer.filters, tuple(layer.kernel_size), tuple(layer.strides), layer.padding, name)
+                    for layer, name in activated(model, "Conv2D")]
     if convolutions != [(32, (3, 3), (1, 1), "same", "relu")] * 4:
         strides = " Strides of 3 come from the old Conv2D(32, 3, 3) spelling: write Conv2D(32, (3, 3))." if any(
             c[2] != (1, 1) for c in convolutions) else ""
@@ -42,7 +42,7 @@ def convolution_layers(model, ten_classes: bool = True) -> None:
     rates = [layer.rate for layer in layers(model) if type(layer).__name__ == "Dropout"]
     if rates != [0.25, 0.5]:
         raise Failed(f"The dropout rates should be 0.25, then 0.5; found {rates}.")
-    dense = [(layer.units, activation(layer)) for layer in layers(model) if type(layer).__name__ == "Dense"]
+    dense = [(layer.units, name) for layer, name in activated(model, "Dense")]
     if ten_classes and dense != [(250, "relu"), (100, "relu"), (10, "softmax")]:
         raise Failed(f"The Dense layers should be 250 relu, 100 relu, 10 softmax; found {dense}.")
     if not ten_classes and dense[:2] != [(250, "relu"), (100, "relu")]:
@@ -57,7 +57,7 @@ def parameters(evidence):
 @graded_test(TESTS, "convolution_nn_architecture", BUILD)
 def architecture(evidence):
     convolution_layers(evidence.model(BUILD))
-    not_compiled(evidence, BUILD, "build_convolution_nn")
+    not_compiled(evidence, BUILD, "build_convolution_nn", "train_convolution_nn")
 
 
 @graded_test(TESTS, "train_convolution_nn_runs", TRAIN)

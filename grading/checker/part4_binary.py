@@ -6,8 +6,8 @@ import numpy as np
 
 from grading import probes as p
 from grading.checker import Failed, graded_test
-from grading.checker.common import (ANIMAL_CLASSES, accuracy, activation, array_problems, as_array, fail_on, history, layers,
-                                    not_compiled, parameter_count, returned_values, training_settings)
+from grading.checker.common import (ANIMAL_CLASSES, accuracy, array_problems, as_array, fail_on, history,
+                                    layer_activations, not_compiled, parameter_count, returned_values, training_settings)
 from grading.checker.part3_cnn import convolution_layers, network
 
 TESTS: dict = {}
@@ -59,13 +59,13 @@ def parameters(evidence):
 def architecture(evidence):
     model = evidence.model(BUILD)
     convolution_layers(model, ten_classes=False)
-    last = layers(model)[-1]
-    if (last.units, activation(last)) != (1, "sigmoid"):
-        raise Failed(f"The last layer should be Dense(1, activation='sigmoid'), not Dense({last.units}, "
-                     f"{activation(last)}).")
+    last, applied = layer_activations(model)[-1]
+    if (getattr(last, "units", None), applied) != (1, "sigmoid"):
+        raise Failed(f"The last layer should be Dense(1, activation='sigmoid'), not {type(last).__name__}"
+                     f"({getattr(last, 'units', '')}, {applied}).")
     if tuple(model.output_shape) != (None, 1):
         raise Failed(f"The output shape should be (None, 1), not {model.output_shape}.")
-    not_compiled(evidence, BUILD, "build_binary_classifier")
+    not_compiled(evidence, BUILD, "build_binary_classifier", "train_binary_classifier")
 
 
 @graded_test(TESTS, "train_binary_classifier_runs", TRAIN)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from cifar10_course import checks
+from cifar10_course.acceptance import shorten
 from grading import harvest
 from grading import probes as p
 from grading.checker import Failed, graded_test, safe_models
-from grading.checker.common import (accuracy, activation, fail_on, history, layer_types, layers, not_compiled,
+from grading.checker.common import (accuracy, activated, fail_on, history, layer_types, layers, not_compiled,
                                     parameter_count, training_settings)
 
 TESTS: dict = {}
@@ -44,8 +45,8 @@ def architecture(evidence):
     model = evidence.model(BUILD)
     layer_types(model, ["Conv2D", "Conv2D", "MaxPooling2D", "Dropout", "Conv2D", "Conv2D", "MaxPooling2D",
                         "Dropout", "Flatten", "Dense", "Dropout", "Dense"])
-    convolutions = [(layer.filters, tuple(layer.kernel_size), tuple(layer.strides), layer.padding, activation(layer))
-                    for layer in layers(model) if type(layer).__name__ == "Conv2D"]
+    convolutions = [(layer.filters, tuple(layer.kernel_size), tuple(layer.strides), layer.padding, name)
+                    for layer, name in activated(model, "Conv2D")]
     expected = [(32, (3, 3), (1, 1), "same", "relu"), (32, (3, 3), (1, 1), "valid", "relu"),
                 (64, (3, 3), (1, 1), "same", "relu"), (64, (3, 3), (1, 1), "valid", "relu")]
     if convolutions != expected:
@@ -57,10 +58,10 @@ def architecture(evidence):
     rates = [layer.rate for layer in layers(model) if type(layer).__name__ == "Dropout"]
     if rates != [0.25, 0.25, 0.5]:
         raise Failed(f"The dropout rates should be 0.25, 0.25, then 0.5; found {rates}.")
-    dense = [(layer.units, activation(layer)) for layer in layers(model) if type(layer).__name__ == "Dense"]
+    dense = [(layer.units, name) for layer, name in activated(model, "Dense")]
     if dense != [(512, "relu"), (10, "softmax")]:
         raise Failed(f"The Dense layers should be 512 relu, then 10 softmax; found {dense}.")
-    not_compiled(evidence, BUILD, "build_deeper_nn")
+    not_compiled(evidence, BUILD, "build_deeper_nn", "train_deeper_nn")
 
 
 @graded_test(TESTS, "train_deeper_nn_runs", TRAIN)
@@ -125,7 +126,7 @@ def augmented_structure(evidence):
     difference = float(np.max(np.abs(np.asarray(model(sample, training=False)) - np.asarray(inner(sample, training=False)))))
     if difference != 0:
         raise Failed(f"When predicting, the model should answer exactly as the network inside it, but differs by {difference}.")
-    not_compiled(evidence, AUGMENTED, "build_augmented_nn")
+    not_compiled(evidence, AUGMENTED, "build_augmented_nn", "train_deeper_nn")
 
 
 @graded_test(TESTS, "deeper_nn_accuracy", BUILD)
@@ -162,7 +163,7 @@ def save_and_load(evidence):
         saved = safe_models.build(text, "The architecture file that save_model_files writes")
     except Failed as error:
         raise Failed(f"{error} It should hold the architecture that model.to_json() writes, not "
-                     f"{text[:80]!r}.") from None
+                     f"{shorten(text, 80)!r}.") from None
     try:
         safe_models.load_weights(saved, evidence.file_answer(files["weights"], ".weights.h5"))
     except Exception:
@@ -172,7 +173,7 @@ def save_and_load(evidence):
 
     loaded = evidence.answer(LOAD)
     if not isinstance(loaded.get("json"), str):
-        raise Failed(f"load_model_files should return a Keras model, not {str(loaded.get('type'))[:100]}.")
+        raise Failed(f"load_model_files should return a Keras model, not {shorten(loaded.get('type'), 100)}.")
     model = safe_models.build(loaded["json"], "What load_model_files returns")
     weights = [evidence.decode(w, LOAD) for w in loaded.get("weights") or []]
     weights = [w.values if hasattr(w, "values") else w for w in weights]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from functools import cache
 
+from cifar10_course.acceptance import activation_name, shorten
 from grading.checker import Failed, sizes
 
 MAX_JSON_CHARS = 2_000_000
@@ -58,7 +59,7 @@ def build(text: str, what: str = "The model"):
         model = keras.saving.deserialize_keras_object(config, safe_mode=True)
     except Exception as error:
         raise Failed(f"{what} could not be rebuilt from its description ({type(error).__name__}: "
-                     f"{str(error)[:300]})") from None
+                     f"{shorten(error, 300)})") from None
     if not isinstance(model, keras.Model):
         raise Failed(f"{what} should be a Keras model.")
     if sum(_size(w.shape) for w in model.weights) > sizes.MAX_PARAMETERS:  # what the estimate did not foresee
@@ -82,6 +83,9 @@ def parse(text: str, what: str = "The model") -> dict:
     if not (isinstance(config, dict) and config.get("class_name") in MODELS):
         raise Failed(f"{what} should be a Keras model made with keras.Sequential([...]) or "
                      "keras.Model(inputs, outputs).")
+    # How a model was compiled is no part of the network (and never rebuilt): whether a build
+    # function compiles its model is a fact of the kernel's record, checked by its own test.
+    config.pop("compile_config", None)
     counter = {"layers": 0}
     _check(config, what, counter, depth=0)
     return config
@@ -103,9 +107,13 @@ def _check(node, what: str, counter: dict, depth: int) -> None:
     for key, value in node.items():
         if key in SIZE_LIMITS:
             _check_size(key, value, what)
-        if key == "activation" and not (value is None or (isinstance(value, str) and value in ACTIVATIONS)):
-            raise Failed(f"{what} uses the activation {str(value)[:80]!r}; the grader accepts Keras's own "
-                         f"activations by name ({', '.join(sorted(ACTIVATIONS))}).")
+        if key == "activation" and value is not None:
+            name = activation_name(value)  # Keras's name, also for TensorFlow's twin (tf.nn.softmax)
+            if name not in ACTIVATIONS:
+                raise Failed(f"{what} uses the activation {shorten(name, 60)!r}, which is not one of Keras's own; "
+                             "write it by name, such as activation=\"relu\" or \"softmax\".")
+            node[key] = name
+            continue
         _check(value, what, counter, depth + 1)
 
 
@@ -125,7 +133,7 @@ def _check_object(node: dict, what: str, counter: dict) -> None:
     if not isinstance(name, str) or not isinstance(module, str):
         raise Failed(f"{what} holds an object the grader cannot read.")
     if registered not in (None, name):
-        raise Failed(f"{what} uses {name} registered as {str(registered)[:80]!r}: the grader accepts "
+        raise Failed(f"{what} uses {name} registered as {shorten(registered, 80)!r}: the grader accepts "
                      "only Keras's own classes.")
     if name in MODELS and module in ("keras", "keras.models", "keras.src.models.functional"):
         return
@@ -143,8 +151,9 @@ def _check_object(node: dict, what: str, counter: dict) -> None:
     if name == "Lambda" or name == "function" or name.startswith("__"):
         raise Failed(f"{what} holds {'a Lambda layer' if name == 'Lambda' else 'a function of its own'}, "
                      "which runs code the grader does not run; the networks of this course need none.")
-    raise Failed(f"{what} uses {name} from {module}: the grader accepts only Keras's own layers "
-                 f"({', '.join(sorted(LAYERS))}).")
+    raise Failed(f"{shorten(what, 200)} uses {shorten(name, 60)} from {shorten(module, 60)}: the grader accepts only "
+                 "Keras's own layers, such as Dense, Conv2D, MaxPooling2D, Dropout and Flatten (README: 'How a score "
+                 "is decided').")
 
 
 def _check_size(key: str, value, what: str) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from cifar10_course.acceptance import shorten
 from grading.checker import Failed
 
 
@@ -191,7 +192,7 @@ def _step(layer: dict, inputs: list[tuple]) -> tuple[tuple, Size]:
     try:
         output = instance.compute_output_shape(inputs[0] if len(inputs) == 1 else list(inputs))
     except Exception as error:
-        raise Failed(f"The layer {name} cannot take its input ({type(error).__name__}: {str(error)[:200]}).") from None
+        raise Failed(f"The layer {name} cannot take its input ({type(error).__name__}: {shorten(error, 200)}).") from None
     output = tuple(output)
     if any(size is not None and (not isinstance(size, int) or size < 0) for size in output[1:]):
         raise Failed(f"The layer {name} gives an output the grader cannot measure.")

@@ -529,9 +529,10 @@ def training_record(run: TrainingRun) -> dict:
             optimizer=setting_name(config.get("optimizer")),
             learning_rate=None if rate is None else float(rate),
             loss=setting_name(config.get("loss")),
-            loss_given=repr(config.get("loss"))[:200],
+            loss_given=acceptance.shorten(acceptance.setting_label(config.get("loss")), 100),
             metrics=[setting_name(metric) for metric in config.get("metrics") or []],
-            metrics_given=repr(config.get("metrics"))[:200],
+            metrics_given=acceptance.shorten(", ".join(acceptance.setting_label(metric)
+                                                       for metric in config.get("metrics") or []) or "none", 200),
         )
     return record
 
@@ -586,7 +587,7 @@ def training_problems(record: dict, part: str, wanted, loss: str, optimizer: str
         problems.append(f"{name} should compile the model before fitting it.")
     else:
         if record.get("optimizer") != optimizer.lower():
-            problems.append(f"The optimizer should be {optimizer} but is {record.get('optimizer')}.")
+            problems.append(f"The optimizer should be {optimizer} but is {acceptance.shorten(record.get('optimizer'), 60)}.")
         else:
             rate = record.get("learning_rate")
             if not isinstance(rate, (int, float)) or not np.isclose(rate, learning_rate, rtol=1e-4):
@@ -596,7 +597,7 @@ def training_problems(record: dict, part: str, wanted, loss: str, optimizer: str
             problems.append(f"The loss should be {loss} but is {record.get('loss_given')}.")
         metrics = record.get("metrics")
         if not isinstance(metrics, list) or not any(is_accuracy(metric) for metric in metrics):
-            problems.append(f"The metrics should include 'accuracy', but are {record.get('metrics_given')}.")
+            problems.append(f"The metrics should include 'accuracy', but are: {record.get('metrics_given')}.")
     return problems
 
 

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import getpass
 import os
+import secrets
 import zlib
+from pathlib import Path
 
 from cifar10_course.environment import quiet_tensorflow
 
 SEED_VARIABLE = "COURSE_SEED"
+# Beside the notebooks: a seed drawn once for this copy of the assignment (submitted with it).
+SEED_FILE = ".course_seed"
 
 
 def seed_everything(seed: int | None = None, deterministic_ops: bool = False) -> int:
@@ -21,8 +25,9 @@ def seed_everything(seed: int | None = None, deterministic_ops: bool = False) ->
 
     Without ``seed``: ``$COURSE_SEED`` if set (benchmarks/accuracy_evidence.py runs the notebooks
     under several seeds this way), else :func:`personal_seed`: the same on every run of one
-    student, and different between students, so that two honest students never hand in identical
-    weights (the grading report flags identical ones).
+    student, and different between students, even on machines where every student has the same
+    login name, so that two honest students never hand in identical weights (the grading report
+    flags identical ones).
 
     With ``deterministic_ops`` TensorFlow also runs only deterministic kernels; that cannot be
     undone for the rest of the Python session.
@@ -42,12 +47,30 @@ def seed_everything(seed: int | None = None, deterministic_ops: bool = False) ->
     return seed
 
 
-def personal_seed() -> int:
-    """A seed from the student's identity: the JupyterHub user name, else the login name."""
+def personal_seed(folder: str | os.PathLike = ".") -> int:
+    """A seed of the student's own: from the JupyterHub user name (the course's hub gives every
+    student one, nbgrader's student id); else drawn once for this copy of the assignment and kept
+    in :data:`SEED_FILE` beside the notebooks, so that students who share a login name (everyone
+    is ``root`` on Colab, ``jovyan`` in Jupyter's Docker images) still get seeds of their own; else,
+    where that file cannot be written, from the login name."""
     name = os.environ.get("JUPYTERHUB_USER")
-    if not name:
-        try:
-            name = getpass.getuser()
-        except Exception:  # A user without a name (a sandbox's uid): any fixed seed will do.
-            name = ""
+    if name:
+        return zlib.crc32(name.encode("utf-8")) % 2**31
+    path = Path(folder) / SEED_FILE
+    try:
+        kept = path.read_text().strip()
+        if kept.isdigit():
+            return int(kept) % 2**31
+    except OSError:
+        pass
+    seed = secrets.randbelow(2**31)
+    try:
+        path.write_text(f"{seed}\n")
+        return seed
+    except OSError:
+        pass
+    try:
+        name = getpass.getuser()
+    except Exception:  # A user without a name (a sandbox's uid): any fixed seed will do.
+        name = ""
     return zlib.crc32(name.encode("utf-8")) % 2**31

@@ -97,6 +97,34 @@ def train_or_load(part: str, build, train, x_train, y_train, variant: str | None
     return trained
 
 
+def missing_weights(path, present: list[str]) -> str:
+    """What to tell a student whose weights file is not at ``path`` (relative to the notebook's
+    folder), given the files ``present`` there and in :data:`WEIGHTS_FOLDER` (relative paths): the
+    file of that model they did submit, under another name or elsewhere, if any."""
+    path = Path(path)
+    model = path.name.split(".")[0]  # part2_mlp, part5_deeper_plain
+    similar = sorted(name for name in present if Path(name).name.startswith(model) and Path(name) != path
+                     and not name.endswith(".ipynb"))
+    message = f"No trained weights at {path}."
+    if similar:
+        found = ", ".join(similar[:3])
+        message += (f" You submitted {found}: the grader reads only {path}, the name the training cell saves, so "
+                    f"rename or move that file to {path} (a browser that downloads a file twice renames it).")
+    return message + (f" Run the whole notebook once without nbgrader (the training cell saves them there), then "
+                      f"submit the {WEIGHTS_FOLDER} folder with it.")
+
+
+def _present(folder: Path) -> list[str]:
+    """The files in ``folder`` and in its trained_models folder, as relative paths."""
+    found = []
+    for where in (folder, folder / WEIGHTS_FOLDER):
+        try:
+            found += [str((entry.relative_to(folder))) for entry in where.iterdir()]
+        except OSError:
+            pass
+    return found
+
+
 def load_trained_model(part: str, build, variant: str | None = None) -> TrainedModel:
     """Build ``build()`` again and load the weights its training cell saved into it.
 
@@ -113,9 +141,7 @@ def load_trained_model(part: str, build, variant: str | None = None) -> TrainedM
         return TrainedModel(part, problem=f"{build_name}() failed, so there is no model to test: "
                                           f"{type(error).__name__}: {error}", variant=variant)
     if not path.is_file():
-        return TrainedModel(part, model, variant=variant, problem=(
-            f"No trained weights at {path}. Run the whole notebook once without nbgrader (the "
-            f"training cell saves them there), then submit the {WEIGHTS_FOLDER} folder with it."))
+        return TrainedModel(part, model, variant=variant, problem=missing_weights(path, _present(Path("."))))
     try:
         with _keras_numpy_noise_silenced():
             model.load_weights(path)
