@@ -98,7 +98,8 @@ def grade(args) -> int:
         outcomes = grade_all(course, env, workers=args.workers, scheduler=args.scheduler, students=args.student,
                              force=args.force,
                              retry_failed=args.retry_failed, database=args.database, sandbox=not args.no_sandbox,
-                             limits_way=args.limits)
+                             limits_way=args.limits,
+                             progress_file=Path(args.progress_file) if args.progress_file else None)
     except SandboxUnavailable as error:
         print(f"Not grading: {error}\nFix the above (README: 'The sandbox'), or grade without it at your own "
               "risk with --no-sandbox.", file=sys.stderr)
@@ -150,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                           "here, in that order")
     parallel.add_argument("--database", help="the gradebook's URL (default: the course's gradebook.db, "
                           "SQLite); e.g. postgresql+psycopg://user@host/gradebook")
+    parallel.add_argument("--progress-file", help="keep the progress, as JSON, in this file (the formgrader shows it)")
     notes = commands.add_parser("feedback", help="every student's feedback, one bounded run each")
     notes.add_argument("--course", default=str(c.REPO), help="the nbgrader course folder")
     notes.add_argument("--database", help="the gradebook's URL (default: the course's gradebook.db)")

@@ -33,7 +33,16 @@ from grading import staging
 
 
 class SafeCollect(ExchangeCollect):
-    """nbgrader's collect of submissions from the exchange, for an exchange students can write to."""
+    """nbgrader's collect of submissions from the exchange, for an exchange students can write to.
+    When it left anything out, it ends failed, after collecting the rest, so that the formgrader's
+    Collect dialog shows an error with what was left out, not "Success"."""
+
+    def start(self):
+        self.refused: list[str] = []
+        result = super().start()
+        if self.refused:
+            self.fail(f"Collected the other submissions; not collected: {'; '.join(self.refused)}")
+        return result
 
     def init_src(self) -> None:
         super().init_src()
@@ -68,6 +77,7 @@ class SafeCollect(ExchangeCollect):
             why = None if owner == record["username"] else f"it belongs to {owner}, not {record['username']}"
         if why and not quiet:
             self.log.error("Not collected: %s: %s", path, why)
+            self.refused.append(f"{record['filename']} ({why})")
         return why is not None
 
     def do_copy(self, src, dest, log=None) -> None:

@@ -224,10 +224,14 @@ FEEDBACK_POLICY = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'
                    "base-uri 'none'; form-action 'none'")
 
 
+PAGES_CSS = Path(__file__).resolve().parent / "static" / "pages.css"  # long messages wrap
+
+
 def with_policy(page: str, policy: str = FEEDBACK_POLICY) -> str:
     """``page`` with a Content-Security-Policy ``<meta>`` as the first element of its head (the
-    template's own head: it comes before anything of the notebook's)."""
-    meta = f'<meta http-equiv="Content-Security-Policy" content="{html.escape(policy)}">'
+    template's own head: it comes before anything of the notebook's), and the course's styles."""
+    meta = (f'<meta http-equiv="Content-Security-Policy" content="{html.escape(policy)}">'
+            f"<style>{PAGES_CSS.read_text()}</style>")
     head = re.search(r"<head[^>]*>", page, re.I)
     if head is None:
         return meta + page

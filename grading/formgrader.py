@@ -27,21 +27,30 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import csv
 import json
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbgrader.server_extensions.formgrader as nbgrader_formgrader
+from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from nbconvert.exporters import HTMLExporter
 from nbgrader.server_extensions.formgrader.base import BaseApiHandler, check_xsrf
-from nbgrader.server_extensions.formgrader.handlers import SubmissionFilesHandler, SubmissionHandler
+from nbgrader.server_extensions.formgrader.handlers import (ManageSubmissionsHandler, SubmissionFilesHandler,
+                                                            SubmissionHandler)
 from tornado import web
 
 from grading import course as c
-from grading.parallel import submitted
+from grading.parallel import REPORT, WORK, submitted
 
 AUTOGRADE_URL = r"/formgrader/api/submission/([^/]+)/([^/]+)/autograde"
+MANAGE_SUBMISSIONS_URL = r"/formgrader/manage_submissions/([^/]+)/?"
+GRADE_ALL_URL = r"/grading/api/grade"
+REPORT_URL = r"/grading/api/report"
 SUBMISSION_URL = r"/formgrader/submissions/([^/]+)/?"
 # A file of a submission: not nbgrader's static components, nor its next/previous links, which its own handlers answer.
 SUBMISSION_FILES_URL = r"/formgrader/submissions/((?!components/)[^/]+/(?!(?:next_incorrect|prev_incorrect|next|prev)/?$).+)"
@@ -58,16 +67,73 @@ SUBMISSION_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self' 'u
 FILES_POLICY = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
 
 
+class GradingJob:
+    """The one grading run of a course at a time: ``python -m grading grade`` in a session of its
+    own (it goes on, and writes its report, if the formgrader's server stops), its progress in
+    ``.grading/progress.json`` and its output in ``.grading/grading.log``."""
+
+    def __init__(self, course: str):
+        self.course = Path(course)
+        self.progress = self.course / WORK / "progress.json"
+        self.log = self.course / WORK / "grading.log"
+
+    def state(self) -> dict:
+        """The progress of the last run, and whether it still runs (``running``; ``stopped`` when
+        it ended without finishing)."""
+        try:
+            state = json.loads(self.progress.read_text())
+        except (OSError, ValueError):
+            return {"running": False}
+        alive = _alive(state.get("pid"))
+        return {**state, "running": alive and not state.get("finished"),
+                "stopped": not alive and not state.get("finished")}
+
+    def start(self, students: list[str] | None = None) -> bool:
+        """Start grading ``students`` (again, if they are named), or every submission that changed;
+        False when a run is going on already."""
+        if self.state()["running"]:
+            return False
+        (self.course / WORK).mkdir(mode=0o700, exist_ok=True)
+        self.progress.unlink(missing_ok=True)
+        command = [sys.executable, "-m", "grading", "grade", "--course", str(self.course), "--progress-file",
+                   str(self.progress)]
+        for student in students or []:
+            command += ["--student", student, "--force"]
+        if students:
+            command += ["--workers", "1"]
+        with open(self.log, "w") as log:
+            subprocess.Popen(command, cwd=self.course, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             start_new_session=True)
+        for _ in range(100):  # until it has written its first progress (its pid)
+            if self.progress.exists():
+                break
+            time.sleep(0.1)
+        return True
+
+    async def finished(self) -> dict:
+        while self.state()["running"]:
+            await asyncio.sleep(0.5)
+        return self.state()
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, TypeError, ValueError):
+        return False
+    return True
+
+
 async def autograde(course: str, student: str) -> dict:
     """Grade one student's submission with the sandboxed grader; nbgrader's API answer."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "grading", "grade", "--course", course, "--student", student, "--force",
-        "--workers", "1", cwd=course, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    output, _ = await process.communicate()
-    log = output.decode(errors="replace")[-LOG_CHARACTERS:]
-    if process.returncode == 0:
+    job = GradingJob(course)
+    if not job.start([student]):
+        return {"success": False, "log": "", "error": "grading is running already: wait until it has finished"}
+    state = await job.finished()
+    log = job.log.read_text(errors="replace")[-LOG_CHARACTERS:]
+    if state.get("failed") == 0 and state.get("done"):
         return {"success": True, "log": log}
-    return {"success": False, "log": log, "error": f"python -m grading grade exited with {process.returncode}"}
+    return {"success": False, "log": log, "error": "python -m grading grade could not grade the submission"}
 
 
 class SandboxedAutogradeHandler(BaseApiHandler):
@@ -85,6 +151,47 @@ class SandboxedAutogradeHandler(BaseApiHandler):
             return
         self.log.info("Autograding %s for %s in the sandbox (python -m grading grade)", assignment_id, student_id)
         self.write(json.dumps(await autograde(self.coursedir.root, student_id)))
+
+
+class GradeAllHandler(APIHandler):
+    """POST: grade every submission that changed since its last grading, sandboxed, in the
+    background. GET: how far that run is."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        self.finish(json.dumps(GradingJob(self.settings["nbgrader_formgrader"].coursedir.root).state()))
+
+    @web.authenticated
+    async def post(self) -> None:
+        started = GradingJob(self.settings["nbgrader_formgrader"].coursedir.root).start()
+        self.finish(json.dumps({"started": started}))
+
+
+class ReportHandler(APIHandler):
+    """GET: the grading report's rows (notes for the student, signals for the instructor, why a
+    grading failed), by student."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        report = Path(self.settings["nbgrader_formgrader"].coursedir.root) / REPORT
+        rows = {}
+        if report.exists():
+            with open(report, newline="") as handle:
+                rows = {row["student"]: {key: row.get(key, "") for key in ("status", "notes", "signals", "reason")}
+                        for row in csv.DictReader(handle)}
+        self.finish(json.dumps(rows))
+
+
+class ManageSubmissionsPage(ManageSubmissionsHandler):
+    """nbgrader's Manage Submissions page, with the course's script: a button that grades every
+    submission in the sandbox, with its progress; each submission's notes and signals from the
+    grading report; instructions that never point to unsandboxed grading; a message when the
+    server stops answering while grading runs."""
+
+    def render(self, name, **namespace):
+        page = super().render(name, **namespace)
+        script = f'<script src="{self.base_url}/grading/static/manage_submissions.js"></script>'
+        return page.replace("</body>", script + "</body>", 1)
 
 
 class PolicedSubmissionHandler(SubmissionHandler):
@@ -127,6 +234,9 @@ def _load_jupyter_server_extension(serverapp) -> None:
     base = web_app.settings["base_url"]
     web_app.add_handlers(".*$", [
         (url_path_join(base, AUTOGRADE_URL), SandboxedAutogradeHandler),
+        (url_path_join(base, MANAGE_SUBMISSIONS_URL), ManageSubmissionsPage),
+        (url_path_join(base, GRADE_ALL_URL), GradeAllHandler),
+        (url_path_join(base, REPORT_URL), ReportHandler),
         (url_path_join(base, SUBMISSION_URL), PolicedSubmissionHandler),
         (url_path_join(base, SUBMISSION_FILES_URL), SandboxedSubmissionFilesHandler),
         (url_path_join(base, STATIC_URL), web.StaticFileHandler, {"path": str(HERE / "static")}),

@@ -105,11 +105,8 @@ def receipt_path(course: Path, student: str) -> Path:
 def last_grading(course: Path, student: str) -> dict | None:
     """The receipt of the last grading of this submission (its outcome and notes), if its files
     have not changed since."""
-    try:
-        receipt = json.loads(receipt_path(course, student).read_text())
-    except (OSError, ValueError):
-        return None
-    if receipt.get("fingerprint") != staging.fingerprint(course / "submitted" / student / c.ASSIGNMENT):
+    receipt = _receipt(course, student)
+    if not receipt or receipt.get("fingerprint") != staging.fingerprint(course / "submitted" / student / c.ASSIGNMENT):
         return None
     return receipt
 
@@ -137,7 +134,11 @@ def grade_one(course: str, student: str, settings: Settings) -> dict:
     """
     course_path = Path(course)
     (course_path / WORK).mkdir(mode=0o700, exist_ok=True)  # students' files: the grader's user only
-    # Before anything of the new submission is read: no old score can outlive a failure below.
+    # The instructor's hand grades are kept, to be given back to the new grading where the answer
+    # they were given for is the same; then, before anything of the new submission is read, the
+    # old grading goes: no old score can outlive a failure below.
+    earlier = _receipt(course_path, student)
+    kept = c.hand_grades(course_path, student, settings.database) or earlier.get("hand_grades") or []
     c.forget_grading(course_path, student, settings.database)
     submission = course_path / "submitted" / student / c.ASSIGNMENT
     staged = course_path / STAGED / student / c.ASSIGNMENT
@@ -219,11 +220,24 @@ def grade_one(course: str, student: str, settings: Settings) -> dict:
         outcome.reason = (f"{result['notebook']}: " if result.get("notebook") and result.get("error") else "") + error
     if outcome.status == "failed":
         c.forget_grading(course_path, student, settings.database)  # nothing half-graded stays behind
+    elif kept:
+        dropped = c.restore_hand_grades(course_path, student, kept, earlier.get("fingerprint") == files,
+                                        settings.database)
+        outcome.signals = "; ".join(filter(None, [outcome.signals, *dropped]))
     receipt = receipt_path(course_path, student)
     receipt.parent.mkdir(parents=True, exist_ok=True)
-    receipt.write_text(json.dumps({"fingerprint": files, "outcome": asdict(outcome),
+    receipt.write_text(json.dumps({"fingerprint": files, "outcome": asdict(outcome), "hand_grades": kept,
                                    "digests": prepared.get("digests") or {}}))
     return asdict(outcome)
+
+
+def _receipt(course: Path, student: str) -> dict:
+    """The receipt of the submission's last grading, whatever its files are now (empty if none)."""
+    try:
+        found = json.loads(receipt_path(course, student).read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 # Notes for the student, one per line in the report (a note may hold "; " itself).
@@ -306,17 +320,21 @@ class InfrastructureError(RuntimeError):
 
 
 class Progress:
-    """One line of done / failed / remaining, rewritten in place on a terminal."""
+    """One line of done / failed / remaining, rewritten in place on a terminal; and, with ``file``,
+    the same as JSON in that file, rewritten whole at every step (the formgrader shows it)."""
 
-    def __init__(self, total: int, stream=sys.stderr, enabled: bool = True):
+    def __init__(self, total: int, stream=sys.stderr, enabled: bool = True, file: Path | None = None):
         self.total, self.stream, self.enabled, self.done, self.failed = total, stream, enabled, 0, 0
         self.in_place = stream.isatty()
+        self.file, self.started = file, time.time()
+        self._write(None)
 
     def update(self, outcome: Outcome) -> None:
-        if not self.enabled:
-            return
         self.done += 1
         self.failed += outcome.status == "failed"
+        self._write(outcome)
+        if not self.enabled:
+            return
         width = 30
         filled = round(width * self.done / max(self.total, 1))
         line = (f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} done, "
@@ -325,15 +343,27 @@ class Progress:
         self.stream.flush()
 
     def close(self) -> None:
+        self._write(None, finished=True)
         if self.enabled and self.in_place:
             self.stream.write("\n")
+
+    def _write(self, outcome: Outcome | None, finished: bool = False) -> None:
+        if self.file is None:
+            return
+        state = {"pid": os.getpid(), "total": self.total, "done": self.done, "failed": self.failed,
+                 "started": self.started, "finished": time.time() if finished else None,
+                 "last": {"student": outcome.student, "status": outcome.status} if outcome else None}
+        staging_file = self.file.with_name(self.file.name + ".new")
+        staging_file.write_text(json.dumps(state))
+        os.replace(staging_file, self.file)
 
 
 def grade_all(course: Path, env: dict, workers: int | None = None, scheduler: str | None = None,
               students: list[str] | None = None, database: str | None = None,
               force: bool = False, retry_failed: bool = False, progress: bool = True, sandbox: bool = True,
               limits: sb.Limits | None = None, budget_seconds: int = SUBMISSION_BUDGET_SECONDS,
-              nbgrader_options: tuple = (), limits_way: str = "auto") -> list[Outcome]:
+              nbgrader_options: tuple = (), limits_way: str = "auto",
+              progress_file: Path | None = None) -> list[Outcome]:
     """Grade the submissions of ``students`` (default: every one in ``submitted/``).
 
     ``workers`` local threads each drive one nbgrader process (default: one per CPU); with
@@ -372,7 +402,7 @@ def grade_all(course: Path, env: dict, workers: int | None = None, scheduler: st
             todo.append(student)
         else:
             outcomes[student] = not_graded_again(earlier)
-    bar = Progress(len(students), enabled=progress)
+    bar = Progress(len(students), enabled=progress, file=progress_file)
     for outcome in outcomes.values():
         bar.update(outcome)
     if todo:

@@ -278,8 +278,9 @@ def test_no_script_of_a_student_runs_in_the_formgrader_or_a_feedback_page(graded
     formgrader's own scripts still run (they show the scores)."""
     from playwright.sync_api import expect, sync_playwright
 
-    from test_hub_browser import CHROMIUM, CHROMIUM_ARGS
+    from test_hub_browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
+    require_chromium()
     course, _, watched = graded
     beacon = watched["beacon"]
     graded_notebook = (course / "autograded/demo_rt_xss/cifar10/part1_data.ipynb").read_text()
@@ -291,6 +292,8 @@ def test_no_script_of_a_student_runs_in_the_formgrader_or_a_feedback_page(graded
         page = browser.new_page()
         dialogs = []
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        errors = []  # a script of the page that failed (nbgrader's need MathJax, from a CDN)
+        page.on("pageerror", lambda error: errors.append(str(error)))
         pages = {row["student"] + "/" + name: f"{call.url}/formgrader/submissions/{row['id']}/"
                  for name in corpus.NOTEBOOKS for row in call(f"/submitted_notebooks/{c.ASSIGNMENT}/{name}")}
         submission = pages["demo_rt_xss/part1_data"]
@@ -301,6 +304,7 @@ def test_no_script_of_a_student_runs_in_the_formgrader_or_a_feedback_page(graded
         expect(page.locator("input.score").first).to_have_attribute("placeholder", re.compile(r"\d"))
         page.wait_for_timeout(1500)
         assert page.title() == "part1_data" and not dialogs
+        assert errors == [] and page.evaluate("document.activeElement.classList.contains('tabbable')"), errors
         response = page.goto(submission + "evil.html")
         assert response.status == 200 and "sandbox" in response.headers["content-security-policy"]
         page.wait_for_timeout(1000)

@@ -59,8 +59,11 @@ def test_collect_takes_only_each_students_own_folders_and_follows_no_link(tmp_pa
     # A "submission" that is a link to daemon's submitted work, in the name of a third student.
     (inbound / f"bin+{c.ASSIGNMENT}+2026-12-03 10:00:00.000000 UTC+abc123").symlink_to(daemon_work.parent)
 
-    log = c.nbgrader(course, "collect", c.ASSIGNMENT, f"--Exchange.root={exchange}",
-                     f"--CourseDirectory.course_id={COURSE_ID}", "--update")
+    with pytest.raises(c.GradingError) as failed:  # it says so: the formgrader shows an error, not "Success"
+        c.nbgrader(course, "collect", c.ASSIGNMENT, f"--Exchange.root={exchange}",
+                   f"--CourseDirectory.course_id={COURSE_ID}", "--update")
+    log = str(failed.value)
+    assert "Collected the other submissions; not collected: daemon+" in log, log
     collected = course / "submitted" / "nobody" / c.ASSIGNMENT
     assert sorted(p.name for p in collected.iterdir()) == ["part1_data.ipynb", "timestamp.txt"], log
     assert "notes.txt was left out: it is a symbolic link" in log and "zeros.bin was left out" in log, log

@@ -4,19 +4,30 @@
 instructor's copy of the course; Parts 1, 2 and 4 in fast mode, to keep CI short) and Playwright
 drives Debian's Chromium through one round, each step as its user would take it:
 
+0. the hub is set up again with a student's folder squatting in the exchange: it is moved aside,
+   every password is kept;
 1. the instructor generates and releases the assignment in the formgrader;
-2. two students log in and fetch it from the Assignments panel;
+2. two students log in and fetch it from the Assignments panel; demo_ben's terminal has the
+   course's environment, and from it he can read neither this checkout nor the instructor's
+   course (solutions, hidden tests), nor write into the course's exchange folder; his server runs
+   in its memory and CPU bounds;
 3. demo_ada types her answers to Parts 1 and 2 and a written answer of Part 4 into the notebooks,
    runs them, validates (the dialog says success) and submits; demo_ben submits the notebooks as
-   he fetched them;
-4. the instructor collects, autogrades both with the formgrader's Autograde button (the sandboxed
-   grader, run as the instructor, not as root), hand-grades demo_ada's written answer, and
-   generates and releases the feedback;
-5. each student fetches the feedback and sees their own score, and no line of the hidden tests.
+   he fetched them, less the one of Part 4, which he deleted in his terminal;
+4. the instructor collects, grades both with the formgrader's Autograde button (the sandboxed
+   grader, run as the instructor, not as root), sees the students' names and the grading report's
+   signals and notes, grades every changed submission with the course's button (none changed),
+   hand-grades demo_ada's written answer with points and a comment, presses Autograde again (the
+   hand grade and the comment stay, also in a backup of the gradebook), and generates and
+   releases the feedback;
+5. the hub restarts: the students' servers go on running, and their passwords still work; a new
+   student is added without a restart;
+6. each student fetches the feedback and sees their own score (demo_ada's hand-given points and
+   the instructor's comment among it), and no line of the hidden tests.
 
 Each step's time is printed and written to ``timings.json``; on a failure, a screenshot of every
-open page goes to the folder the failure message names. Needs root (the hub creates system users)
-and Debian's ``chromium`` (``.ci/run`` installs it).
+open page goes to the folder the failure message names. Needs root (the hub creates system users),
+npm and Debian's ``chromium`` (``bash tools/run_tests.sh`` installs them where it can).
 """
 
 from __future__ import annotations
@@ -26,11 +37,11 @@ import json
 import os
 import pwd
 import re
+import shutil
 import socket
 import subprocess
 import tempfile
 import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -39,6 +50,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
+from conftest import unavailable
 from grading import course as c
 from grading import hub as h
 
@@ -47,11 +59,18 @@ NOTEBOOKS = ["part1_data", "part2_mlp", "part4_binary"]
 TYPED = ["part1_data", "part2_mlp"]  # demo_ada's answers, typed into the editor
 WRITTEN_ANSWER = ("part4_binary", "Mistakes cost more for rare classes, so accuracy alone hides them.")
 PASSWORD = "demo-password-1"
+NAMES = {"demo_ada": "Ada Lovelace", "demo_ben": "Ben Bitdiddle"}
 CHROMIUM = "/usr/bin/chromium"
 # Chromium as root in a container; no calls home (this machine has no internet).
 CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 SCREENSHOTS = Path(os.environ.get("BROWSER_SCREENSHOTS", Path(tempfile.gettempdir()) / "cifar10-browser-test"))
+
+
+def require_chromium() -> None:
+    """Debian's chromium (bash tools/run_tests.sh installs it where it can)."""
+    if not Path(CHROMIUM).exists():
+        unavailable("Debian's chromium is missing (sudo apt-get install -y chromium)")
 
 
 def free_port() -> int:
@@ -71,30 +90,61 @@ def _free(port: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def hub():
+def hub(full_copy):
     if os.geteuid() != 0:
         pytest.skip("the hub creates system users and starts their servers: run as root (CI does)")
-    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: apt-get install chromium (.ci/run does)"
+    require_chromium()
+    if shutil.which("npm") is None:
+        unavailable("npm is missing (sudo apt-get install -y npm): the hub's proxy comes from npm")
     setup = h.Hub(root=os.environ.get("HUB_TEST_ROOT", "/var/tmp/cifar10-hub-test"), port=free_port(), mode="fast",
-                  notebooks=NOTEBOOKS)
+                  notebooks=NOTEBOOKS, students=list(NAMES), names=dict(NAMES))
+    checkout_mode = c.REPO.stat().st_mode
+    h.stop(setup)  # a hub an earlier run left behind
     start = time.perf_counter()
-    h.setup(setup, Path(os.environ["CIFAR10_PATH"]), {user: PASSWORD for user in [setup.instructor, *setup.students]},
-            reset=True)
+    passwords = h.setup(setup, full_copy, PASSWORD, reset=True)
     set_up_seconds = time.perf_counter() - start
-    log = open(Path(setup.root) / "state" / "hub.log", "w")
-    process = h.start(setup, stdout=log, stderr=subprocess.STDOUT)
+    assert set(passwords) == {setup.instructor, *setup.students}
+    h.start(setup)
     try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{setup.url}/hub/api", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
-        yield setup, set_up_seconds
+        yield setup, full_copy, set_up_seconds
     finally:
-        process.terminate()
-        process.wait(timeout=60)
-        log.close()
+        h.stop(setup)
+        c.REPO.chmod(checkout_mode)  # the set-up made this checkout private; as it was for other tests
+
+
+def as_user(user: str, command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["runuser", "-u", user, "--", "bash", "-c", command], capture_output=True, text=True)
+
+
+def terminal(page, hub: h.Hub, user: str, commands: str, output: Path) -> str:
+    """Type ``commands`` into a new JupyterLab terminal of ``user`` (their output goes to the file
+    ``output``, which the test then reads as root); the file's text."""
+    output.unlink(missing_ok=True)
+    page.goto(f"{hub.url}/user/{user}/lab")
+    page.wait_for_selector("#jp-main-dock-panel")
+    terminals = page.locator(".jp-Terminal")
+    opened = terminals.count()
+    for _ in range(3):  # a click while JupyterLab still loads its plugins may do nothing
+        page.locator(".lm-TabBar-addButton:visible").first.click()  # a new Launcher tab
+        page.locator(".jp-LauncherCard", has_text="Terminal").last.click()
+        try:
+            page.wait_for_function(f"document.querySelectorAll('.jp-Terminal').length > {opened}", timeout=15_000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    try:  # the shell names the tab (user@host: folder) once it reads keys
+        page.locator(".lm-TabBar-tabLabel", has_text=f"{user}@").last.wait_for(timeout=30_000)
+    except PlaywrightTimeout:
+        pass  # a shell that sets no title: the typing below is retried
+    for _ in range(3):  # a command typed is run at most once more: each writes its output anew
+        terminals.last.locator(".xterm").click()
+        page.keyboard.type(f"( {commands} ) > {output} 2>&1; echo done >> {output}\n")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (output.exists() and "done" in output.read_text()):
+            time.sleep(0.5)
+        if output.exists() and "done" in output.read_text():
+            return output.read_text()
+    raise AssertionError(f"the terminal of {user} did not run the commands")
 
 
 class Round:
@@ -262,23 +312,46 @@ def validate(page) -> str:
     return text
 
 
-def manual_score(hub: h.Hub, student: str) -> float | None:
-    """The points the instructor gave the student's written answer, as the gradebook holds them."""
+COMMENT = "A good start: say which classes a model confuses, too."
+
+
+def hand_grade(hub: h.Hub, student: str) -> tuple:
+    """The points and the comment the instructor gave the student's written answer, as the
+    gradebook holds them."""
     from nbgrader.api import Gradebook
 
     with Gradebook(c.gradebook_url(hub.course)) as gradebook:
         grade = gradebook.find_grade("binary_vs_ten_classes", WRITTEN_ANSWER[0], c.ASSIGNMENT, student)
-        return grade.manual_score
+        comment = gradebook.find_comment("binary_vs_ten_classes", WRITTEN_ANSWER[0], c.ASSIGNMENT, student)
+        return grade.manual_score, comment.manual_comment
+
+
+def server_pid(user: str) -> int | None:
+    """The pid of the user's running Jupyter server, if any."""
+    found = subprocess.run(["pgrep", "-u", user, "-f", "jupyterhub-singleuser"], capture_output=True, text=True)
+    return int(found.stdout.split()[0]) if found.stdout.split() else None
 
 
 def test_a_semester_round_in_the_browser(hub):
 
-    setup, set_up_seconds = hub
+    setup, archive, set_up_seconds = hub
     instructor, ada, ben = setup.instructor, *setup.students
+    exchange_course = setup.path / "exchange" / setup.course_id
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         round_ = Round(browser, setup)
         round_.timings["set up the hub (venv, proxy, users, course)"] = round(set_up_seconds, 1)
+
+        with round_.step("0. set up again over a squatted exchange folder; passwords kept"):
+            # A student made the course's exchange folder before the instructor (as an older set-up
+            # let one): setting the hub up again moves it aside and makes the instructor's.
+            shutil.rmtree(exchange_course)
+            os.chown(setup.path / "exchange", 0, 0)
+            assert as_user(ben, f"mkdir {exchange_course}").returncode == 0
+            assert h.setup(setup, archive) == {}  # no new password for anyone
+            assert exchange_course.stat().st_uid == pwd.getpwnam(instructor).pw_uid
+            assert list((setup.path / "exchange").glob(f".squatted-{setup.course_id}-*"))
+            h.start(setup)
 
         with round_.step("1. instructor logs in, generates and releases the assignment"):
             page = round_.log_in(instructor)
@@ -286,8 +359,10 @@ def test_a_semester_round_in_the_browser(hub):
             assert "Success" in click_and_confirm(page, assignment_row(page).locator("td.assign"))
             assert "Success" in click_and_confirm(page, assignment_row(page).locator("td.release"))
             assert assignment_row(page).locator("td.status").inner_text().strip() == "released"
+            here = terminal(page, setup, instructor, "pwd; command -v nbgrader", setup.course / "terminal.txt")
+            assert here.splitlines()[:2] == [str(setup.course), str(setup.venv / "bin/nbgrader")], here
 
-        with round_.step("2. two students log in and fetch it"):
+        with round_.step("2. two students log in and fetch it; a student's terminal"):
             for student in (ada, ben):
                 page = round_.log_in(student)
                 open_assignments(page)
@@ -297,6 +372,17 @@ def test_a_semester_round_in_the_browser(hub):
                 page.get_by_role("menuitem", name="Nbgrader").click()
                 assert page.get_by_text("Formgrader").count() == 0
                 page.keyboard.press("Escape")
+            home = Path(os.path.expanduser(f"~{ben}"))
+            seen = terminal(round_.pages[ben], setup, ben, "; ".join([
+                "command -v python nbgrader jupyter", f"head -c 50 {c.REPO}/source/cifar10/part2_mlp.ipynb",
+                f"head -c 50 {c.REPO}/grading/checker/part2_mlp.py", f"ls {setup.course}",
+                "find / -name checker -path '*grading*' 2> /dev/null | head -3; echo searched",
+                f"mkdir {exchange_course}/outbound/mine", "grep jupyterhub /proc/self/cgroup"]), home / "terminal.txt")
+            assert seen.splitlines()[:3] == [str(setup.venv / "bin" / tool) for tool in ("python", "nbgrader", "jupyter")]
+            assert seen.count("Permission denied") == 4 and "\nsearched\n" in seen, seen
+            assert not re.search(r"^/\S*/checker$", seen, re.M), seen  # no readable copy of the hidden tests
+            assert f"jupyterhub/{ben}" in seen, seen  # in its memory and CPU bounds (hub/limits.py)
+            round_.pages[ben].goto(f"{setup.url}/user/{ben}/lab")
 
         with round_.step("3a. demo_ada types, runs and validates Parts 1 and 2"):
             page = round_.pages[ada]
@@ -310,7 +396,9 @@ def test_a_semester_round_in_the_browser(hub):
             type_answers(page, {cell_index(name, "binary_vs_ten_classes"): answer})
             save(page, Path(os.path.expanduser(f"~{ada}"), c.ASSIGNMENT, f"{name}.ipynb"), answer)
 
-        with round_.step("3b. both submit"):
+        with round_.step("3b. both submit (demo_ben without Part 4, which he deleted in his terminal)"):
+            terminal(round_.pages[ben], setup, ben, f"rm {c.ASSIGNMENT}/{WRITTEN_ANSWER[0]}.ipynb",
+                     Path(os.path.expanduser(f"~{ben}"), "terminal.txt"))
             for student in (ada, ben):
                 page = round_.pages[student]
                 open_assignments(page)
@@ -337,25 +425,55 @@ def test_a_semester_round_in_the_browser(hub):
             assert set(report) == {ada, ben} and all(row["status"] != "failed" for row in report.values()), report
             assert (setup.course / "gradebook.db").stat().st_uid == pwd.getpwnam(instructor).pw_uid  # not root's
 
-        with round_.step("4c. instructor hand-grades demo_ada's written answer"):
+        with round_.step("4c. the instructor's view: names, the report's notes, grading every submission"):
+            formgrader(page, setup, instructor, f"/manage_submissions/{c.ASSIGNMENT}")
+            page.wait_for_selector("text=Lovelace, Ada")  # names from the hub, not "None, None"
+            instructions = page.locator("#collapseOne").inner_text()
+            assert "nbgrader autograde \"" not in instructions and "sandbox" in instructions, instructions
+            notes = page.locator(f"tr:has(td:text-is('{ben}')) .grading-report")  # his notes, from the report
+            notes.first.wait_for()
+            assert f"{WRITTEN_ANSWER[0]}.ipynb was not submitted" in notes.first.get_attribute("title")
+            page.get_by_role("button", name="Grade every new or changed submission (sandboxed)").click()
+            page.wait_for_selector("text=Last run: 2 submissions, 0 failed", timeout=300_000)
+
+        with round_.step("4d. instructor hand-grades demo_ada's written answer, and regrades her"):
             formgrader(page, setup, instructor, f"/gradebook/{c.ASSIGNMENT}/{WRITTEN_ANSWER[0]}")
-            page.locator(f"tr:has-text('{ada}') a").first.click()
+            page.get_by_role("button", name="Show All Names").click()  # submissions are anonymous at first
+            page.locator("tbody tr", has_text=re.compile(f"{ada}|{NAMES[ada].split()[-1]}")).locator("a:visible").first.click()
             page.wait_for_selector(f"text={WRITTEN_ANSWER[1]}")
             score = page.locator("input.score#binary_vs_ten_classes")  # its grade_id
             score.fill("3")
             score.press("Tab")
+            comment = page.locator("textarea#binary_vs_ten_classes-comment")
+            comment.fill(COMMENT)
+            comment.press("Tab")
             deadline = time.monotonic() + 30
-            while manual_score(setup, ada) != 3:
-                assert time.monotonic() < deadline, "the hand-given points did not reach the gradebook"
+            while hand_grade(setup, ada) != (3, COMMENT):
+                assert time.monotonic() < deadline, "the hand-given points and comment did not reach the gradebook"
                 time.sleep(0.5)
+            formgrader(page, setup, instructor, f"/manage_submissions/{c.ASSIGNMENT}")
+            row = page.locator(f"tr:has(td:text-is('{ada}'))")
+            assert "Success" in click_and_confirm(page, row.locator("td.autograde"), timeout=600_000)
+            assert hand_grade(setup, ada) == (3, COMMENT)  # the regrade kept them
+            copy = h.backup(setup)  # the gradebook's backup holds them too
+            assert COMMENT in copy.read_bytes().decode("utf-8", "replace") and copy.stat().st_mode & 0o077 == 0
 
-        with round_.step("4d. instructor generates and releases the feedback"):
+        with round_.step("4e. instructor generates and releases the feedback"):
             formgrader(page, setup, instructor)
             assert "Success" in click_and_confirm(page, assignment_row(page).locator("td.generate-feedback"),
                                                   timeout=300_000)
             assert "Success" in click_and_confirm(page, assignment_row(page).locator("td.release-feedback"))
 
-        with round_.step("5. each student fetches the feedback: their own score, no hidden test"):
+        with round_.step("5. the hub restarts, students' servers go on; a student is added without a restart"):
+            servers = {user: server_pid(user) for user in (ada, ben)}
+            h.stop(setup, servers=False)
+            h.start(setup)
+            assert {user: server_pid(user) for user in (ada, ben)} == servers and all(servers.values())
+            round_.log_in(ada)  # her password, kept
+            h.add_student(setup, "demo_cy", "Cy Young", PASSWORD)
+            round_.log_in("demo_cy")
+
+        with round_.step("6. each student fetches the feedback: their own score, no hidden test"):
             hidden = [line.strip() for line in (c.REPO / "grading/checker/part1_data.py").read_text().splitlines()
                       if len(line.strip()) > 40]
             for student, expected in ((ada, None), (ben, 0)):
@@ -363,7 +481,8 @@ def test_a_semester_round_in_the_browser(hub):
                 open_assignments(page)
                 assignment_button(page, "submitted_assignments_list", "Fetch Feedback").click()
                 page.wait_for_selector("#submitted_assignments_list a:has-text('view feedback')")
-                feedback = sorted(Path(os.path.expanduser(f"~{student}"), c.ASSIGNMENT, "feedback").glob("*/part1_data.html"))
+                folder = Path(os.path.expanduser(f"~{student}"), c.ASSIGNMENT, "feedback")
+                feedback = sorted(folder.glob("*/part1_data.html"))
                 assert feedback, f"no feedback fetched for {student}"
                 page.goto(f"{setup.url}/user/{student}/files/{c.ASSIGNMENT}/feedback/{feedback[-1].parent.name}/part1_data.html")
                 text = page.locator("body").inner_text()
@@ -372,6 +491,9 @@ def test_a_semester_round_in_the_browser(hub):
                 assert score, text[:2000]
                 assert float(score.group(1)) == (float(score.group(2)) if expected is None else expected)
                 assert not any(line in text for line in hidden)
+                if student == ada:
+                    written = (folder / feedback[-1].parent.name / f"{WRITTEN_ANSWER[0]}.html").read_text()
+                    assert COMMENT in written and re.search(r"Score:\s*3(\.0)?\s*/", written), written[:3000]
 
         browser.close()
     report = "\n".join(f"  {seconds:7.1f} s  {name}" for name, seconds in round_.timings.items())

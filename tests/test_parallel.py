@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import FAST, max_points, require_sandbox, solution_copy
+from conftest import FAST, max_points, require_sandbox, solution_copy, unavailable
 from grading import course as c
 from grading import parallel
 
@@ -226,7 +226,7 @@ def postgres(tmp_path_factory):
 
     binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
     if not binaries:
-        pytest.skip("PostgreSQL is not installed (Debian's postgresql package; .ci/run installs it)")
+        unavailable("PostgreSQL is missing (sudo apt-get install -y postgresql; tools/run_tests.sh installs it where it can)")
     # Not under pytest's folder, which only root may enter: PostgreSQL refuses to run as root, so
     # as root it runs as the package's postgres user, who must reach its data and socket.
     folder = Path(tempfile.mkdtemp(prefix="gradebook-pg-"))
@@ -270,3 +270,40 @@ def test_a_dask_cluster_writing_to_postgresql_gives_the_expected_scores(tmp_path
     assert {outcome.status for outcome in outcomes.values()} == {"graded"}
     assert not (course / "gradebook.db").exists()  # everything went to PostgreSQL
     assert c.scores(course, database=postgres) == {student: expected[student] for student in graded}
+
+
+def test_hand_grades_survive_regrading_where_the_answer_is_the_same(tmp_path_factory, solution_run):
+    """The instructor's points and comment on a written answer, and points given over an automatic
+    score, survive grading the same submission again (the formgrader's Autograde button regrades
+    with --force). When the student changes the written answer, its hand grade is not carried over:
+    the answer waits for grading again, and the report says so."""
+    from nbgrader.api import Gradebook
+
+    require_sandbox()
+    root = tmp_path_factory.mktemp("hand_grades")
+    course = c.new_course(root / "course", ("part4_binary",))
+    c.generate_release(course)
+    student = solution_copy(solution_run, root / "demo_solution", ("part4_binary",))
+    c.submit(course, "demo_solution", student)
+    parallel.grade_all(course, FAST, workers=1, progress=False)
+    answer, test = "binary_vs_ten_classes", "binary_data_shapes"
+    with Gradebook(c.gradebook_url(course), c.COURSE_ID) as gradebook:
+        gradebook.find_grade(answer, "part4_binary", c.ASSIGNMENT, "demo_solution").manual_score = 3
+        gradebook.find_grade(test, "part4_binary", c.ASSIGNMENT, "demo_solution").manual_score = 1.5
+        gradebook.find_comment(answer, "part4_binary", c.ASSIGNMENT, "demo_solution").manual_comment = "Good, but short."
+        gradebook.db.commit()
+
+    def given():
+        with Gradebook(c.gradebook_url(course), c.COURSE_ID) as gradebook:
+            grade = gradebook.find_grade(answer, "part4_binary", c.ASSIGNMENT, "demo_solution")
+            override = gradebook.find_grade(test, "part4_binary", c.ASSIGNMENT, "demo_solution").manual_score
+            comment = gradebook.find_comment(answer, "part4_binary", c.ASSIGNMENT, "demo_solution").manual_comment
+            return grade.manual_score, grade.needs_manual_grade, override, comment
+
+    (again,) = parallel.grade_all(course, FAST, workers=1, force=True, progress=False)
+    assert again.status == "graded" and given() == (3, False, 1.5, "Good, but short."), given()
+    c.edit_cell(course / "submitted/demo_solution/cifar10/part4_binary.ipynb", answer,
+                lambda source: source + "\n\nA second thought, added later.")
+    (changed,) = parallel.grade_all(course, FAST, workers=1, progress=False)
+    assert changed.status == "graded" and given() == (None, True, None, None), given()
+    assert f"hand grade of part4_binary/{answer} not carried over: the answer changed since" in changed.signals

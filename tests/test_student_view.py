@@ -207,7 +207,11 @@ def assignment(folder: Path, with_config: bool) -> Path:
     shutil.copytree(RELEASE / "cifar10_course", folder / "cifar10_course")
     if with_config:
         shutil.copy(STUDENT_CONFIG, folder / "nbgrader_config.py")
-    notebook = nbformat.v4.new_notebook(cells=[code_cell(grade_id, source) for grade_id, source in CELLS.items()])
+    cells = [code_cell(grade_id, source) for grade_id, source in CELLS.items()]
+    # A student's own cell with a SyntaxError, and a test that fails because of it (NameError).
+    cells += [nbformat.v4.new_code_cell("def helper(:\n    return 1"),
+              code_cell("uses_helper", '"""Calls helper"""\nhelper()')]
+    notebook = nbformat.v4.new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, folder / "validate_me.ipynb")
     return folder
@@ -233,25 +237,29 @@ def validate_result(process: subprocess.Popen) -> dict:
 
 def failed_cells(value: dict) -> dict[str, dict]:
     ids = {f'"""{source.split(chr(34) * 3)[1]}"""': grade_id for grade_id, source in CELLS.items()}
-    return {ids[entry["source"].split("\n")[0]]: entry for entry in value.get("failed", [])}
+    ids['"""Calls helper"""'] = "uses_helper"
+    return {ids.get(entry["source"].split("\n")[0], "own cell"): entry for entry in value.get("failed", [])}
 
 
 @pytest.mark.slow
 def test_validate_runs_with_the_course_settings_from_the_student_config(tmp_path):
     """With the release's nbgrader_config.py a 35 s cell and a cell that starts TensorFlow (which
-    logs to stderr) pass, and a failed course check shows its message alone; without it (nbgrader's
-    defaults) the first two fail as well."""
+    logs to stderr) pass, a failed course check shows its message alone, and a SyntaxError in a
+    student's own cell is named before the test it makes fail; without it (nbgrader's defaults)
+    the first two fail as well, and the SyntaxError is not named at all."""
     with_config = start_validate(assignment(tmp_path / "with", with_config=True))
     without = start_validate(assignment(tmp_path / "without", with_config=False))  # at the same time
-    failed = failed_cells(validate_result(with_config))
+    value = validate_result(with_config)
+    failed = failed_cells(value)
     failed_by_default = failed_cells(validate_result(without))
 
-    assert set(failed) == {"course_check"}, {name: entry["raw_error"][:300] for name, entry in failed.items()}
+    assert list(failed) == ["course_check", "own cell", "uses_helper"], {n: e["raw_error"][:300] for n, e in failed.items()}
+    assert "SyntaxError" in failed["own cell"]["raw_error"] and "NameError" in failed["uses_helper"]["raw_error"]
     shown = failed["course_check"]["raw_error"]  # the lines the Validate dialog shows (as HTML: "error")
     assert re.sub(r"\x1b\[[0-9;]*m", "", shown) == "Test failed: xtrain should have shape (4, 2) but has shape (3, 2)"
     assert "Test failed" in failed["course_check"]["error"] and "Traceback" not in failed["course_check"]["error"]
 
-    assert set(failed_by_default) == {"slow", "stderr", "course_check"}
+    assert set(failed_by_default) == {"slow", "stderr", "course_check", "uses_helper"}
     assert "CellTimeoutError" in failed_by_default["slow"]["raw_error"]
     assert "a log line" in failed_by_default["stderr"]["raw_error"]
 

@@ -24,6 +24,9 @@ STDERR_DROPPED = r"[\s\S]"
 
 c = get_config()  # noqa: F821  (nbgrader provides get_config)
 c.Execute.timeout = CELL_TIMEOUT
+# Validate lists every cell that fails, in the notebook's order, not only the tests: a SyntaxError
+# in your own cell comes first, before the tests that fail because of it (NameError).
+c.Validator.validate_all = True
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = STDERR_DROPPED
 
