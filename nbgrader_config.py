@@ -9,10 +9,9 @@ import runpy
 import sys
 from pathlib import Path
 
-from nbconvert.preprocessors import ClearMetadataPreprocessor
-from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import Execute, SaveAutoGrades
 
-import cifar10_course
 from cifar10_course.training import TRAINED_MODELS, weights_path
 from grading.execute import GuardedExecute
 from grading.sandbox import SandboxedKernelManager
@@ -29,25 +28,28 @@ os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.envir
 # What decides whether a test passes, shared with students' Validate button: the cell timeout and
 # dropping stderr, in the assignment's own nbgrader_config.py (source/cifar10/, beside the course
 # package), which nbgrader copies into the release for students. Loaded from there, not repeated.
-SHARED_SETTINGS = Path(cifar10_course.__file__).resolve().parents[1] / "nbgrader_config.py"
+# traitlets runs this file with __file__ set; the course folder holds source/ also where the grader
+# and the course package are installed from a wheel.
+SHARED_SETTINGS = Path(__file__).resolve().parent / "source" / "cifar10" / "nbgrader_config.py"
 runpy.run_path(str(SHARED_SETTINGS), init_globals={"get_config": lambda: c})
 
 # Kernels talk to nbgrader over Unix sockets in Jupyter's runtime folder instead of TCP ports on
 # localhost: no port another user of the machine can connect to, and no "running over TCP without
-# encryption" warning from every kernel in the instructor's output (see grading/kernels.py). Under
-# `python -m grading grade` each kernel also starts inside the sandbox (grading/sandbox.py).
+# encryption" warning from every kernel in the instructor's output (see grading/sandbox/kernels.py). Under
+# `python -m grading grade` each kernel also starts inside the sandbox (grading/sandbox/).
 c.Execute.kernel_manager_class = SandboxedKernelManager
 
-# nbgrader's autograde steps, with its Execute replaced by one that collects the evidence for the
-# graded tests, grades a notebook whose kernel died as it is, keeps a time budget per notebook and
-# caps every kind of output (grading/execute.py); and, just before nbgrader records the scores,
-# the checker's verdicts in place of whatever the kernel reported for the graded cells
-# (grading/verdicts.py, grading/checker/): no score is decided in the student's process.
-c.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-                                       ApplyVerdicts, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
-
-# IgnorePattern (enabled, with its pattern, in the shared settings above) drops stderr: TensorFlow,
-# absl and Keras's warnings are noise in the graded notebook and the feedback.
+# nbgrader's own autograde steps (its default list, read from nbgrader), with its Execute replaced
+# by one that collects the evidence for the graded tests, grades a notebook whose kernel died as it
+# is, keeps a time budget per notebook and caps every kind of output (grading/execute.py); and,
+# just before nbgrader records the scores, the checker's verdicts in place of whatever the kernel
+# reported for the graded cells (grading/verdicts.py, grading/checker/): no score is decided in
+# the student's process. An nbgrader whose steps lack Execute or SaveAutoGrades stops here.
+AUTOGRADE_STEPS = [GuardedExecute if step is Execute else step
+                   for step in Autograde.class_traits()["autograde_preprocessors"].default()]
+AUTOGRADE_STEPS.insert(AUTOGRADE_STEPS.index(SaveAutoGrades), ApplyVerdicts)
+assert GuardedExecute in AUTOGRADE_STEPS, "nbgrader's autograde steps no longer hold its Execute"
+c.Autograde.autograde_preprocessors = AUTOGRADE_STEPS
 
 # Students can write into the exchange's inbound folder directly: collect only each student's own
 # folders, copied without following links (grading/exchange.py), not nbgrader's copy of anything.

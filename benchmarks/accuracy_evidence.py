@@ -24,7 +24,8 @@ from cifar10_course.modes import MODES
 from grading import course as c
 
 PARTS = ("part2_mlp", "part3_cnn", "part4_binary", "part5_deeper")
-# What cifar10_course.check_test_accuracy prints: the accuracy, then the model's name.
+# The line cifar10_course's accuracy checks show (cifar10_course.accuracy_checks.accuracy_line), as
+# text or as a display output's text/plain: the accuracy, then the model's name.
 PRINTED = re.compile(r"Test accuracy: ([0-9.]+) on [0-9,]+ test images \(([\w/]+);")
 
 
@@ -34,7 +35,8 @@ def accuracies(folder: Path, parts) -> dict[str, float]:
     for part in parts:
         for cell in nbformat.read(folder / f"{part}.ipynb", as_version=4).cells:
             for output in cell.get("outputs", []):
-                for value, model in PRINTED.findall(output.get("text", "")):
+                text = output.get("text") or output.get("data", {}).get("text/plain", "")
+                for value, model in PRINTED.findall(text):
                     found.setdefault(model, float(value))
     return found
 

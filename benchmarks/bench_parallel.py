@@ -4,7 +4,7 @@ Dask local cluster of 2 worker processes, in one run; and the sandbox's cost per
 Usage: CIFAR10_PATH=... .venv/bin/python benchmarks/bench_parallel.py [--submissions 40] [--overhead-runs 5]
 
 The course holds Parts 1 and 2 in fast mode (as the tests do). The submissions: copies of the
-solution (half) and the corpus of bad submissions of ``grading/corpus.py`` (the other half:
+solution (half) and the corpus of bad submissions of ``tests/corpus.py`` (the other half:
 endless loop, memory hog, fork bomb, network, snooping, broken and missing notebooks, output
 flood, monkeypatching, bad weights, ...), as a course's mix might look on a bad day. Each
 configuration grades all of them from scratch (``force``), in a fresh copy of the course, with
@@ -20,13 +20,16 @@ import platform
 import shutil
 import socket
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from grading import corpus
 from grading import course as c
 from grading import parallel
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the corpus is test data
+import corpus  # noqa: E402
 
 
 def build(root: Path, count: int, env: dict) -> Path:

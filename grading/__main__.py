@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 
 from grading import course as c
+from grading import demo as demo_round
+from grading import gradebook
 
 
 def regenerate_release() -> Path:
@@ -47,22 +49,22 @@ def demo(mode: str | None) -> int:
     print(f"Regenerated {regenerate_release().relative_to(c.REPO)}")
     with tempfile.TemporaryDirectory(prefix="cifar10-demo-") as scratch:
         course = c.new_course(Path(scratch))
-        timings = c.grade_demo_round(course, env)
-        table = c.score_table(c.scores(course))
+        timings = demo_round.grade_demo_round(course, env)
+        table = demo_round.score_table(gradebook.scores(course))
         # Demo students' results go where an nbgrader user looks for them.
         for folder in ("submitted", "autograded", "feedback"):
-            for student in c.DEMO_STUDENTS:
+            for student in demo_round.DEMO_STUDENTS:
                 target = c.REPO / folder / student
                 if target.exists():
                     shutil.rmtree(target)
                 shutil.copytree(course / folder / student, target)
         shutil.copy(course / "grades.csv", c.REPO / "grades.csv")
-        gradebook = keep_gradebook(course)
+        kept = keep_gradebook(course)
     print(f"\nScores ({env['COURSE_MODE']} mode; demo_solution's written answer marked by hand as the "
           "instructor would):\n" + table)
     print("\nSeconds: " + ", ".join(f"{name} {seconds:.0f}" for name, seconds in timings.items())
           + f"; total {time.perf_counter() - start:.0f}")
-    print("Written: submitted/demo_*, autograded/demo_*, feedback/demo_*/, grades.csv" + (", " + gradebook if gradebook else ""))
+    print("Written: submitted/demo_*, autograded/demo_*, feedback/demo_*/, grades.csv" + (", " + kept if kept else ""))
     print("The formgrader shows them, with the written answers that wait for hand-grading: bash tools/formgrader.sh")
     return 0
 
@@ -85,7 +87,8 @@ def keep_gradebook(course: Path) -> str:
 
 
 def grade(args) -> int:
-    from grading.parallel import REPORT, grade_all
+    from grading.parallel import grade_all
+    from grading.report import REPORT
     from grading.sandbox import SandboxUnavailable
 
     env = {name: os.environ[name] for name in ("COURSE_MODE", "CIFAR10_PATH") if os.environ.get(name)}

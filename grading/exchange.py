@@ -28,8 +28,31 @@ import stat
 from pathlib import Path
 
 from nbgrader.exchange.default.collect import ExchangeCollect
+from nbgrader.utils import parse_utc
 
 from grading import staging
+
+
+def inbound_record(path: str) -> dict | None:
+    """An inbound entry's name as nbgrader's submit writes it (``user+assignment+timestamp+random``),
+    read as nbgrader's collect reads it; ``None`` when it is not such a name."""
+    name = os.path.basename(path)
+    parts = name.rsplit("+", 3)  # from the right: a user name may hold "+"
+    if len(parts) < 3:
+        return None
+    try:
+        timestamp = parse_utc(parts[2])
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return {"username": parts[0], "filename": name, "timestamp": timestamp}
+
+
+def chosen(records: list[dict], duedate=None) -> dict:
+    """The submission collect takes: the latest, or the latest before ``duedate`` when one is
+    (else the latest all the same), as nbgrader's ``--before-duedate``."""
+    latest_first = sorted(records, key=lambda record: record["timestamp"], reverse=True)
+    in_time = [record for record in latest_first if duedate is not None and record["timestamp"] <= duedate]
+    return (in_time or latest_first)[0]
 
 
 class SafeCollect(ExchangeCollect):
@@ -51,11 +74,13 @@ class SafeCollect(ExchangeCollect):
             if not self._planted(record):
                 kept.append(record)
                 continue
-            # The student's own latest submission instead of the one planted in their name.
+            # The student's own submission instead of the one planted in their name, chosen as
+            # nbgrader chooses: the latest, or with --before-duedate the latest before the due date.
             pattern = os.path.join(self.inbound_path, f"{glob.escape(record['username'])}+{self.coursedir.assignment_id}+*")
-            own = [other for other in map(self._path_to_record, glob.glob(pattern)) if not self._planted(other, quiet=True)]
+            own = [other for other in map(inbound_record, glob.glob(pattern))
+                   if other is not None and not self._planted(other, quiet=True)]
             if own:
-                kept.append(self._sort_by_timestamp(own)[0])
+                kept.append(chosen(own, getattr(self, "duedate", None) if self.before_duedate else None))
         self.src_records = kept
 
     def _planted(self, record: dict, quiet: bool = False) -> bool:

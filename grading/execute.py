@@ -3,10 +3,10 @@
 nbgrader's own step runs the cells of a notebook in one kernel. This one, in its place (see
 ``nbgrader_config.py``):
 
-- **collects the evidence for the graded tests.** It installs :mod:`grading.harvest` in every
+- **collects the evidence for the graded tests.** It installs :mod:`grading.protocol.harvest` in every
   kernel before the notebook's first cell runs. After each graded cell it sends that test's probes
-  (:mod:`grading.checker`, :mod:`grading.probes`) into the kernel, with inputs drawn afresh for
-  this grading (:class:`grading.probes.Fresh`, from a seed kept in the records and never sent to
+  (:mod:`grading.checker`, :mod:`grading.protocol.probes`) into the kernel, with inputs drawn afresh for
+  this grading (:class:`grading.protocol.probes.Fresh`, from a seed kept in the records and never sent to
   the kernel), and the harvest calls the student's functions and hands back what they returned.
   The answers are kept unread (only their length is checked, before anything else), each in a
   file of its own beside the records of the probes sent, for the checker
@@ -49,15 +49,14 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Enum, Integer
 
 from cifar10_course.training import WEIGHTS_FOLDER
-from grading import harvest
-from grading import probes as p
+from grading.protocol import codec, harvest
+from grading.protocol import probes as p
+from grading.protocol.records import RECORDS_ENV, record_event, write_records
+from grading import sandbox as sb
 from grading.checker import is_test, graded_tests
 
-EVENTS_ENV = "GRADING_EVENTS"
-# The folder for the records of this nbgrader process (the grader makes one per submission and
-# removes it afterwards); without it, a temporary folder removed when the process ends.
-RECORDS_ENV = "GRADING_RECORDS"
-HARVEST_SOURCE = Path(harvest.__file__).read_text()
+# The kernel's side of the protocol: the codec's source, then the harvest's, run in one namespace.
+HARVEST_SOURCE = Path(codec.__file__).read_text() + "\n" + Path(harvest.__file__).read_text()
 _RECORDS: dict[str, Path] = {}
 # Installs the harvest in a namespace of its own and binds its entry point to a name of the
 # notebook's namespace; sent before any cell of the notebook runs, so every name it uses is real.
@@ -75,7 +74,9 @@ def note_output(message: str) -> NotebookNode:
 
 
 def records_folder() -> Path:
-    """Where this process keeps the records and answers for the checker (the grader's user only)."""
+    """Where this process keeps the records and answers for the checker (the grader's user only):
+    :data:`RECORDS_ENV` (the grader makes one per submission and removes it afterwards), or else a
+    temporary folder removed when the process ends."""
     if "folder" not in _RECORDS:
         given = os.environ.get(RECORDS_ENV)
         if given:
@@ -99,6 +100,10 @@ def content_size(value) -> int:
     return 8
 
 
+class SandboxRequired(RuntimeError):
+    """Autograde outside the sandbox, which the course's settings refuse."""
+
+
 class GuardedExecute(Execute):
     """nbgrader's ``Execute`` with evidence for the checker, kernel restarts, budgets and an output cap."""
 
@@ -112,18 +117,29 @@ class GuardedExecute(Execute):
     sample_rows = Integer(512, help="Rows in the sample of a large array.").tag(config=True)
     max_answer_bytes = Integer(48 * 2**20, help="The most one test's answers may take.").tag(config=True)
     store_widget_state = Bool(False).tag(config=True)
+    sandbox_required = Bool(True, help="Refuse to run a notebook outside the grading sandbox. Only the sandboxed "
+                            "grader (python -m grading grade) runs kernels in it: this keeps nbgrader's own "
+                            "autograde (a plain `nbgrader autograde`, or the formgrader's in-process Autograde "
+                            "button should grading.formgrader not answer it) from running students' code with "
+                            "the instructor's rights. False: grading without the sandbox, by choice "
+                            "(python -m grading grade --no-sandbox).").tag(config=True)
     # A kernel is killed when its notebook is done: nothing of its state is needed, and a polite
     # shutdown request would wait on a kernel the notebook may have wedged.
     shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         # nbconvert's ExecutePreprocessor.preprocess, with each cell's fate in our hands.
+        if self.sandbox_required and sb.current() is None:
+            raise SandboxRequired("this notebook was not graded: nbgrader autograde ran it outside the grading "
+                                  "sandbox, where a student's code would run with your rights. Grade with "
+                                  "`python -m grading grade` or the formgrader's buttons (README: 'The sandbox').")
         NotebookClient.__init__(self, nb, km)
         self.reset_execution_trackers()
-        self._check_assign_resources(resources)
+        if resources or not hasattr(self, "resources"):  # as nbconvert's ExecutePreprocessor keeps them
+            self.resources = resources
         self.notebook_name = Path((resources or {}).get("unique_key", "notebook")).name
         self.tests = graded_tests(self.notebook_name)
-        self.seed = secrets.randbits(128)  # the fresh inputs of this grading (grading.probes.Fresh)
+        self.seed = secrets.randbits(128)  # the fresh inputs of this grading (grading.protocol.probes.Fresh)
         self.records = {"seed": self.seed, "harvests": [], "cells": {}}
         self.fresh = {}  # probe key -> [harvest index, position]: answers no other cell has run since
         self.kept_output_bytes, self.output_truncated = 0, False
@@ -165,7 +181,7 @@ class GuardedExecute(Execute):
             self._stop_kernel()
         self.set_widgets_metadata()
         records = records_folder() / f"{self.notebook_name}-{secrets.token_hex(4)}.json"
-        records.write_text(json.dumps(self.records))
+        write_records(records, self.records)
         self.resources.setdefault("grading", {})["records"] = str(records)
         return self.nb, self.resources
 
@@ -202,9 +218,22 @@ class GuardedExecute(Execute):
         return None
 
     def _stop_kernel(self) -> None:
+        """Kill the kernel (its notebook is done, or it died) and remove what it left."""
         if self.km is not None:
-            self._cleanup_kernel()
+            run_sync(self._stop_kernel_async)()
         self.km = self.kc = None
+
+    async def _stop_kernel_async(self) -> None:
+        try:
+            if await ensure_async(self.km.is_alive()):
+                await ensure_async(self.km.shutdown_kernel(now=self.shutdown_kernel == "immediate"))
+        except RuntimeError as error:  # jupyter_client's words for a kernel that is gone already
+            if "No kernel is running!" not in str(error):
+                raise
+        finally:
+            await ensure_async(self.km.cleanup_resources())
+            if self.kc is not None:
+                await ensure_async(self.kc.stop_channels())
 
     def _death_reason(self) -> str:
         reason = getattr(self.km, "death_reason", None)
@@ -325,12 +354,3 @@ class GuardedExecute(Execute):
 
     def _record(self, event: str, **details) -> None:
         record_event(event, self.notebook_name, **details)
-
-
-def record_event(event: str, notebook: str, **details) -> None:
-    """Append an event for the grading report to the file named by :data:`EVENTS_ENV`, if any."""
-    path = os.environ.get(EVENTS_ENV)
-    if path:
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"event": event, "notebook": notebook, **details}) + "\n")
-

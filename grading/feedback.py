@@ -32,10 +32,10 @@ from nbconvert.filters import markdown2html
 from nbconvert.preprocessors import Preprocessor
 
 from grading import course as c
+from grading.report import NOTES_SEPARATOR, receipt_path
+from grading import settings as grading_settings
 
 NOTES_PAGE = "grading_notes.html"
-SECONDS_PER_STUDENT = 300
-MAX_PAGE_BYTES = 20 * 2**20
 
 
 @dataclass
@@ -45,34 +45,37 @@ class FeedbackResult:
     reason: str = ""
 
 
-def generate(course: Path, students: list[str] | None = None, timeout: int = SECONDS_PER_STUDENT,
+def generate(course: Path, students: list[str] | None = None, timeout: int | None = None,
              database: str | None = None, workers: int | None = None) -> list[FeedbackResult]:
     """Write ``feedback/<student>/cifar10/`` for every graded (or failed) student, ``workers`` at
-    once (default: one per CPU); returns what happened to each, in the order of ``students``."""
-    from grading.parallel import receipt_path
-
+    once (default: one per CPU), each within ``timeout`` seconds and a largest page (default: the
+    course's :class:`grading.settings.GradingSettings`); returns what happened to each, in the
+    order of ``students``."""
     course = Path(course)
+    configured = grading_settings.load(course)
+    limits = (timeout or configured.feedback_seconds, configured.feedback_page_mb * 2**20)
     if students is None:
         graded = {p.parent.name for p in (course / "autograded").glob(f"*/{c.ASSIGNMENT}")}
         receipts = {p.stem for p in receipt_path(course, "x").parent.glob("*.json")}
         students = sorted(graded | receipts)
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        return list(pool.map(lambda student: _feedback(course, student, timeout, database), students))
+        return list(pool.map(lambda student: _feedback(course, student, *limits, database), students))
 
 
-def _feedback(course: Path, student: str, timeout: int, database: str | None) -> FeedbackResult:
+def _feedback(course: Path, student: str, timeout: int, max_page_bytes: int, database: str | None) -> FeedbackResult:
     outcome = _receipt_outcome(course, student)
     target = course / "feedback" / student / c.ASSIGNMENT
     result = FeedbackResult(student, "notes only")
     if (course / "autograded" / student / c.ASSIGNMENT).is_dir():
-        result = _nbgrader_feedback(course, student, timeout, database)
+        result = _nbgrader_feedback(course, student, timeout, max_page_bytes, database)
     if outcome is not None and (outcome.get("notes") or outcome.get("status") == "failed"):
         target.mkdir(parents=True, exist_ok=True)
         (target / NOTES_PAGE).write_text(notes_page(student, outcome))
     return result
 
 
-def _nbgrader_feedback(course: Path, student: str, timeout: int, database: str | None) -> FeedbackResult:
+def _nbgrader_feedback(course: Path, student: str, timeout: int, max_page_bytes: int,
+                       database: str | None) -> FeedbackResult:
     command = [sys.executable, "-m", "grading.run_nbgrader", "generate_feedback", c.ASSIGNMENT, "--force", f"--student={student}",
                "--CourseDirectory.ignore=['*']", *c.database_option(database)]
     try:
@@ -82,15 +85,13 @@ def _nbgrader_feedback(course: Path, student: str, timeout: int, database: str |
     if run.returncode != 0:
         return FeedbackResult(student, "failed", (run.stdout + run.stderr)[-500:])
     for page in (course / "feedback" / student / c.ASSIGNMENT).glob("*.html"):
-        if page.stat().st_size > MAX_PAGE_BYTES:
+        if page.stat().st_size > max_page_bytes:
             page.write_text(notes_page(student, {"notes": f"{page.stem}'s feedback page was larger than "
-                                                 f"{MAX_PAGE_BYTES // 2**20} MB; ask your instructor for it."}))
+                                                 f"{max_page_bytes // 2**20} MB; ask your instructor for it."}))
     return FeedbackResult(student, "written")
 
 
 def _receipt_outcome(course: Path, student: str) -> dict | None:
-    from grading.parallel import receipt_path
-
     try:
         return json.loads(receipt_path(course, student).read_text())["outcome"]
     except (OSError, ValueError, KeyError):
@@ -103,8 +104,6 @@ ANSI_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # a terminal's colours, in er
 def notes_page(student: str, outcome: dict) -> str:
     """A small HTML page of what grading said about the submission as a whole (escaped text,
     one item per note, without terminal colour codes)."""
-    from grading.parallel import NOTES_SEPARATOR
-
     items = [ANSI_CODES.sub("", note) for note in str(outcome.get("notes") or "").split(NOTES_SEPARATOR) if note]
     failed = outcome.get("status") == "failed"
     lines = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'><title>Grading notes</title></head><body>",

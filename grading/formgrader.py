@@ -10,9 +10,11 @@ sandbox, as the instructor (no root needed), and without blocking the server. Th
 shows its log and outcome as it shows nbgrader's.
 
 Enable it beside nbgrader's formgrader (``ServerApp.jpserver_extensions``: ``{"grading.formgrader":
-true}``; the hub's instructor config does). jupyter_server loads extensions in alphabetical order
-and Tornado answers a URL with the first handler added for it, so this one ("grading...") answers
-before nbgrader's ("nbgrader..."); ``tests/test_round_trip.py`` checks that it does.
+true}``; the hub's instructor config does). Its handler answers the button's URL before nbgrader's
+(jupyter_server loads extensions in alphabetical order and Tornado answers a URL with the first
+handler added for it); that order is a convenience, not the defence: should nbgrader's own handler
+answer, the course's settings make its in-process autograde refuse to run any notebook outside the
+sandbox (``GuardedExecute.sandbox_required``). ``tests/test_round_trip.py`` checks both.
 
 A submission's page in the formgrader shows what the student's notebook holds, sanitised
 (``nbgrader_config.py``); it is served here with a Content-Security-Policy that runs the
@@ -45,7 +47,8 @@ from nbgrader.server_extensions.formgrader.handlers import (ManageSubmissionsHan
 from tornado import web
 
 from grading import course as c
-from grading.parallel import REPORT, WORK, submitted
+from grading.protocol.progress import read_progress
+from grading.report import REPORT, WORK, submitted
 
 AUTOGRADE_URL = r"/formgrader/api/submission/([^/]+)/([^/]+)/autograde"
 MANAGE_SUBMISSIONS_URL = r"/formgrader/manage_submissions/([^/]+)/?"
@@ -80,9 +83,8 @@ class GradingJob:
     def state(self) -> dict:
         """The progress of the last run, and whether it still runs (``running``; ``stopped`` when
         it ended without finishing)."""
-        try:
-            state = json.loads(self.progress.read_text())
-        except (OSError, ValueError):
+        state = read_progress(self.progress)
+        if state is None:
             return {"running": False}
         alive = _alive(state.get("pid"))
         return {**state, "running": alive and not state.get("finished"),

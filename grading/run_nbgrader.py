@@ -17,16 +17,15 @@ grading process runs it.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
 from pathlib import Path
 
-sys.modules.setdefault("rfc3987_syntax", None)  # `import rfc3987_syntax` now raises ImportError
+from grading import compat
+from grading.protocol.results import PREPARE_ENV, RESULT_ENV, read_prepare_request, write_result
 
-PREPARE_ENV = "GRADING_PREPARE"
-RESULT_ENV = "GRADING_RESULT"
+sys.modules.setdefault("rfc3987_syntax", None)  # `import rfc3987_syntax` now raises ImportError
 
 
 class Findings(logging.Handler):
@@ -40,9 +39,9 @@ class Findings(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         args = record.args if isinstance(record.args, tuple) else ()
-        if record.msg == "Converting notebook %s" and args and self.found["error"] is None:
+        if record.msg == compat.CONVERTING_NOTEBOOK and args and self.found["error"] is None:
             self.found["notebook"] = Path(str(args[0])).name
-        elif str(record.msg).startswith("Attribute '%s' for cell %s has changed!") and len(args) >= 2:
+        elif str(record.msg).startswith(compat.CELL_CHANGED) and len(args) >= 2:
             if str(args[1]) not in self.found["restored"]:
                 self.found["restored"].append(str(args[1])[:200])
         elif record.levelno >= logging.ERROR and self.found["error"] is None:
@@ -88,9 +87,7 @@ def main(argv: list[str]) -> int:
     result: dict = {}
     given = os.environ.get(PREPARE_ENV)
     if given:
-        request = json.loads(given)
-        reference = Path(request["reference"]) if request.get("reference") else None
-        result["prepare"] = prepare(Path(request["folder"]), request["notebooks"], reference)
+        result["prepare"] = prepare(*read_prepare_request(given))
     findings = Findings()
     app = NbGraderApp.instance()
     code = 0
@@ -106,7 +103,7 @@ def main(argv: list[str]) -> int:
         code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
     result.update(exit=code, **findings.found, peak_memory_mb=peak_memory_mb())
     if os.environ.get(RESULT_ENV):
-        Path(os.environ[RESULT_ENV]).write_text(json.dumps(result))
+        write_result(Path(os.environ[RESULT_ENV]), result)
     return code
 
 

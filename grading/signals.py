@@ -5,9 +5,9 @@ Each names something a person should look at, with the numbers behind it:
 - **weights locked**: a cell tried to overwrite the submitted weights while the notebook was
   graded (the sandbox keeps ``trained_models/`` read-only; the submitted file was measured);
 - **accuracy differs from the notebook's**: the test accuracy the checker measured is more than
-  :data:`SHOWN_GAP` from the one the submitted notebook printed for the same test images, so the
+  ``GradingSettings.shown_accuracy_gap`` from the one the submitted notebook printed for the same test images, so the
   weights submitted are not the ones the notebook showed;
-- **better on test than on training images**: a network scores :data:`TEST_MARGIN` more on the
+- **better on test than on training images**: a network scores ``GradingSettings.test_margin`` more on the
   test images than on a sample of its own training images; honest training does the opposite, so
   it was probably trained on the test images;
 - **edited locked cells**: nbgrader found a locked cell (a visible test, given code) changed and
@@ -27,16 +27,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections import defaultdict
 from pathlib import Path
 
+from cifar10_course.accuracy_checks import ACCURACY_MIME
 from cifar10_course.training import WEIGHTS_FOLDER
 
-SHOWN_GAP = 0.02  # the notebook prints 4 decimals; the same weights give the same accuracy to ~1e-4
-TEST_MARGIN = 0.05  # on 2,000 training images the sample's own noise is about 0.011 (one standard deviation)
 NAMED = 10  # students named in one signal of identical weights; the rest are counted
-_SHOWN = re.compile(r"Test accuracy: ([01]\.\d+) on (\d[\d,]*) test images")
 TIMESTAMP = "timestamp.txt"  # nbgrader writes the submission's time there
 
 
@@ -68,9 +65,13 @@ def shown_accuracies(folder: Path, notebooks: list[str]) -> dict[str, tuple[floa
         for cell in _cells(folder, name):
             grade_id = _nbgrader(cell).get("grade_id")
             for output in (cell.get("outputs") or []) if grade_id else []:
-                found = _SHOWN.search(_text(output.get("text")) if isinstance(output, dict) else "")
-                if found:
-                    shown[f"{name}/{grade_id}"] = (float(found.group(1)), int(found.group(2).replace(",", "")))
+                data = output.get("data") if isinstance(output, dict) else None
+                found = data.get(ACCURACY_MIME) if isinstance(data, dict) else None
+                if not isinstance(found, dict):
+                    continue
+                accuracy, images = found.get("accuracy"), found.get("test_images")
+                if isinstance(accuracy, (int, float)) and isinstance(images, int) and not isinstance(images, bool):
+                    shown[f"{name}/{grade_id}"] = (float(accuracy), images)
     return shown
 
 
@@ -112,8 +113,10 @@ def submission_time(folder: Path) -> str | None:
     return text if text.isprintable() and text else None
 
 
-def from_events(events: list[dict], shown: dict[str, tuple[float, int]]) -> list[str]:
-    """The signals of one submission from its grading events and the accuracies its notebooks showed."""
+def from_events(events: list[dict], shown: dict[str, tuple[float, int]], shown_gap: float = 0.02,
+                test_margin: float = 0.05) -> list[str]:
+    """The signals of one submission from its grading events and the accuracies its notebooks
+    showed; ``shown_gap`` and ``test_margin``: see :class:`grading.settings.GradingSettings`."""
     found = []
     refused = sorted({event["notebook"] for event in events if event["event"] == "weights_write_refused"})
     if refused:
@@ -134,10 +137,10 @@ def from_events(events: list[dict], shown: dict[str, tuple[float, int]]) -> list
             continue
         where, measured = f"{event['notebook']}/{event.get('test')}", event["test_accuracy"]
         printed = shown.get(where)
-        if printed and printed[1] == event.get("test_images") and abs(printed[0] - measured) > SHOWN_GAP:
+        if printed and printed[1] == event.get("test_images") and abs(printed[0] - measured) > shown_gap:
             found.append(f"{where}: test accuracy {measured:.4f} at grading, {printed[0]:.4f} in the notebook")
         training = event.get("training_sample_accuracy")
-        if isinstance(training, (int, float)) and measured - training > TEST_MARGIN:
+        if isinstance(training, (int, float)) and measured - training > test_margin:
             found.append(f"{where}: better on test images ({measured:.4f}) than on training images ({training:.4f}): "
                          "trained on the test images?")
     return found

@@ -15,7 +15,6 @@ The checker's mode and data set come from this step's configuration (:attr:`Appl
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import queue
 import shutil
@@ -32,8 +31,9 @@ from traitlets import Integer, Unicode, default
 
 from grading import sandbox as sb
 from grading.checker import graded_tests, is_test
-from grading.checker.__main__ import ANSWER
-from grading.execute import record_event, records_folder
+from grading.execute import records_folder
+from grading.protocol import messages
+from grading.protocol.records import record_event
 
 
 class CheckerError(RuntimeError):
@@ -98,10 +98,9 @@ class Checker:
         failed_starts = 0
         while pending:
             self.start(submission)
-            request = {"notebook": notebook, "records": records, "submission": str(submission), "tests": pending}
             current, ended = None, None
             try:
-                self.process.stdin.write(json.dumps(request) + "\n")
+                self.process.stdin.write(messages.request(notebook, records, str(submission), pending))
                 self.process.stdin.flush()
             except OSError:
                 ended = "it stopped"
@@ -115,17 +114,17 @@ class Checker:
                 if line is None:
                     ended = "it stopped"
                     break
-                if not line.startswith(ANSWER):
+                answer = messages.read(line)
+                if answer is None:
                     continue
-                message = json.loads(line[len(ANSWER):])
-                if "start" in message:
-                    current, deadline = message["start"], time.monotonic() + timeout
-                elif "verdict" in message:
-                    grade_id = message.pop("verdict")
-                    verdicts[grade_id] = message
-                    pending = [test for test in pending if test != grade_id]
+                kind, name, details = answer
+                if kind == "start":
+                    current, deadline = name, time.monotonic() + timeout
+                elif kind == "verdict":
+                    verdicts[name] = details
+                    pending = [test for test in pending if test != name]
                     current = None
-                elif "done" in message:
+                else:
                     return verdicts
             why = self._why(ended)
             if current is None:  # it died before deciding anything: not a test's doing

@@ -1,4 +1,4 @@
-"""JupyterHub's config for the course (copied to the hub's root by ``python -m grading.hub``).
+"""JupyterHub's config for the course (copied to the hub's root by ``python hub/course_hub.py``).
 
 It reads ``hub.json`` beside it (written by the set-up): the users, the course, the paths. Each
 line answers a pitfall of ../shared/docs/jupyterhub-notes.md.
@@ -24,21 +24,23 @@ c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{hub['port'] + 1}"
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{hub['port'] + 2}"
 c.JupyterHub.db_url = f"sqlite:///{here / 'state' / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(here / "state" / "jupyterhub_cookie_secret")
-c.ConfigurableHTTPProxy.command = [str(here / "proxy" / "node_modules" / ".bin" / "configurable-http-proxy")]
-c.ConfigurableHTTPProxy.pid_file = str(here / "state" / "proxy.pid")
+# The proxy runs on its own (python hub/course_hub.py starts it), so that a restart of the hub
+# leaves every user's connection to their server alone.
+c.ConfigurableHTTPProxy.should_start = False
+c.ConfigurableHTTPProxy.auth_token = (here / "state" / "proxy-token").read_text().strip()
 
 # PAM (JupyterHub's default): system users log in with their passwords. JupyterHub 6 lets nobody
-# in without an allow list; users added through the API while the hub runs (python -m grading.hub
+# in without an allow list; users added through the API while the hub runs (python hub/course_hub.py
 # --add-student) are allowed too, as existing users.
 c.Authenticator.allowed_users = {hub["instructor"], *hub["students"]}
 c.Authenticator.allow_existing_users = True
 
-# A restart of the hub (python -m grading.hub --restart, or a new set-up) leaves users' servers,
+# A restart of the hub (python hub/course_hub.py --restart, or a new set-up) leaves users' servers,
 # kernels and running training alone: the next hub finds them. --stop stops them first.
 c.JupyterHub.cleanup_servers = False
 
 # The course's admin service (its token in state/, root's only): stops servers and adds users for
-# python -m grading.hub. The idle culler stops servers nobody used for an hour (JupyterLab has
+# python hub/course_hub.py. The idle culler stops servers nobody used for an hour (JupyterLab has
 # saved the notebooks; a kernel's state is lost).
 admin_token = (here / "state" / "admin-token").read_text().strip()
 c.JupyterHub.services = [

@@ -6,7 +6,7 @@ user's (every kernel it starts stays in it), with a memory limit (the kernel tha
 killed by the kernel's out-of-memory killer, the server goes on) and a CPU share. cgroup v2, as on
 Debian 11+ and Ubuntu 21.10+: ``/sys/fs/cgroup/jupyterhub/<user>``; cgroup v1:
 ``/sys/fs/cgroup/<controller>/jupyterhub/<user>``. Copied next to the hub's config by
-``python -m grading.hub``; the hub imports nothing of the course's.
+``python hub/course_hub.py``; the hub imports nothing of the course's.
 """
 
 from __future__ import annotations

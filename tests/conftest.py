@@ -174,10 +174,11 @@ def solution_copy(run: Path, destination: Path, notebooks) -> Path:
 
 
 @contextlib.contextmanager
-def formgrader(course: Path, runtime: Path):
-    """nbgrader's formgrader with grading.formgrader, at ``course``, started from the environment's
-    own ``jupyter`` with no environment on PATH (not activated, as an instructor may start it);
-    yields a function that calls its API (its ``url`` attribute: the server's address)."""
+def formgrader(course: Path, runtime: Path, course_extension: bool = True):
+    """nbgrader's formgrader with grading.formgrader (without it: ``course_extension=False``), at
+    ``course``, started from the environment's own ``jupyter`` with no environment on PATH (not
+    activated, as an instructor may start it); yields a function that calls its API (its ``url``
+    attribute: the server's address)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -185,7 +186,7 @@ def formgrader(course: Path, runtime: Path):
     env = {**os.environ, "PATH": "/usr/bin:/bin", "JUPYTER_RUNTIME_DIR": str(runtime)}
     server = subprocess.Popen([str(jupyter), "server", "--allow-root", "--no-browser", f"--port={port}",
                                "--IdentityProvider.token=", "--ServerApp.disable_check_xsrf=True",
-                               f"--ServerApp.root_dir={course}", "--ServerApp.jpserver_extensions={'grading.formgrader': True}"],
+                               f"--ServerApp.root_dir={course}", "--ServerApp.jpserver_extensions={'grading.formgrader': %s}" % course_extension],
                               cwd=course, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}/formgrader/api"
 

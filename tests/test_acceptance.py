@@ -2,7 +2,7 @@
 the visible checks, Keras 2 habits get advice, and a training function is tested on its own.
 
 Real Keras on tiny models and samples; the same policy's use by the hidden tests is graded end to
-end in tests/test_bad_submissions.py (the correct variants of grading/corpus.py).
+end in tests/test_bad_submissions.py (the correct variants of tests/corpus.py).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pytest
 from cifar10_course import acceptance, checks, plots
 from cifar10_course.environment import quiet_tensorflow
 from cifar10_course.modes import PartBudget
-from grading import harvest
-from grading import probes as p
+from grading.protocol import harvest
+from grading.protocol import probes as p
 from grading.checker import part2_mlp, part3_cnn, part4_binary, part5_deeper
 
 keras = quiet_tensorflow()

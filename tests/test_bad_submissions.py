@@ -1,4 +1,4 @@
-"""The corpus of bad submissions and the red team (grading/corpus.py), graded end to end in one
+"""The corpus of bad submissions and the red team (tests/corpus.py), graded end to end in one
 sandboxed run; then the submissions that run into the limits, graded again with the watchdog
 instead of cgroups; a submission that switches the run mode, graded in full mode, and a
 resubmission that runs out of time.
@@ -29,10 +29,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from cifar10_course.accuracy_checks import ACCURACY_MIME
 from conftest import FAST, formgrader, max_points, require_sandbox, solution_copy
-from grading import corpus
+import corpus
 from grading import course as c
+from grading import demo, gradebook
 from grading import parallel
+from grading import report
 from grading.sandbox import Limits
 
 pytestmark = pytest.mark.slow
@@ -134,7 +137,7 @@ def graded(tmp_path_factory, solution_run):
     outcomes = {o.student: o for o in parallel.grade_all(course, FAST, workers=2, progress=False, limits=LIMITS,
                                                          nbgrader_options=OPTIONS)}
     server.close()
-    c.generate_feedback(course, FEEDBACK_CHECKED)
+    demo.generate_feedback(course, FEEDBACK_CHECKED)
     return course, outcomes, {"connections": connections, "before": before, "other": other, "canaries": canaries,
                               "beacon": beacon}
 
@@ -154,11 +157,12 @@ def seen_by_student(course: Path, student: str, outcome) -> str:
 def test_each_bad_submission_gets_its_score_and_a_message(graded, bad):
     course, outcomes, _ = graded
     outcome = outcomes[bad.student]
-    scores = c.scores(course)[bad.student]
+    scores = gradebook.scores(course)[bad.student]
     assert outcome.status == "graded", outcome.reason
     assert {name: scores[name].score for name in corpus.NOTEBOOKS} == bad.scores, (bad.what, outcome)
     seen = seen_by_student(course, bad.student, outcome)
     assert bad.message in seen, bad.what
+    assert bad.ran in seen, f"the attack did not run, so it tests nothing: {bad.what}"
     assert not bad.forbidden or bad.forbidden not in seen, bad.what
     assert bad.violation in outcome.sandbox_violations, outcome.sandbox_violations
     assert bad.signal in outcome.signals, outcome.signals
@@ -189,8 +193,8 @@ def test_signals_for_the_instructor_have_no_false_positives(graded):
 def test_a_mistake_costs_its_own_points_and_no_others(graded, bad):
     """Every graded cell of the notebooks a bad submission holds passes, except those of its mistake."""
     course, _, _ = graded
-    scores = c.scores(course)[bad.student]
-    solution = c.scores(course)["demo_solution"]
+    scores = gradebook.scores(course)[bad.student]
+    solution = gradebook.scores(course)["demo_solution"]
     submitted = {"part1": ["part1_data"], "part2": ["part2_mlp"]}.get(bad.base, corpus.NOTEBOOKS)
     for notebook in submitted:
         grades = scores[notebook].grades
@@ -202,10 +206,10 @@ def test_a_mistake_costs_its_own_points_and_no_others(graded, bad):
 
 def test_the_solution_graded_beside_them_gets_every_point_and_the_blank_none(graded):
     course, outcomes, _ = graded
-    solution = c.scores(course)["demo_solution"]
+    solution = gradebook.scores(course)["demo_solution"]
     for name in corpus.NOTEBOOKS:
         assert solution[name].score == solution[name].max_score == corpus.FULL[name], solution[name].grades
-    assert {name: score.score for name, score in c.scores(course)["demo_blank"].items()} == dict.fromkeys(corpus.NOTEBOOKS, 0)
+    assert {name: score.score for name, score in gradebook.scores(course)["demo_blank"].items()} == dict.fromkeys(corpus.NOTEBOOKS, 0)
 
 
 def test_nothing_outside_a_submission_changed_and_no_connection_got_through(graded):
@@ -351,7 +355,7 @@ def test_the_watchdog_gives_the_scores_and_messages_that_cgroups_give(graded_by_
     course, outcomes = graded_by_watchdog
     outcome = outcomes[bad.student]
     assert outcome.status == "graded", outcome.reason
-    scores = c.scores(course)[bad.student]
+    scores = gradebook.scores(course)[bad.student]
     assert {name: scores[name].score for name in corpus.NOTEBOOKS} == bad.scores, (bad.what, outcome)
     seen = seen_by_student(course, bad.student, outcome)
     assert bad.message in seen, bad.what
@@ -381,7 +385,7 @@ def test_a_kernel_that_switches_to_fast_mode_is_still_graded_in_full_mode(graded
     (outcome,) = parallel.grade_all(full, {**FAST, "COURSE_MODE": "full"}, workers=1, progress=False, limits=LIMITS,
                                     nbgrader_options=OPTIONS)
     assert outcome.status == "graded", outcome.reason
-    grades = c.scores(full)["demo_rt_fast_mode"]["part2_mlp"].grades
+    grades = gradebook.scores(full)["demo_rt_fast_mode"]["part2_mlp"].grades
     # The accuracy falls short of full mode's threshold, and the fast budget it trained with is not full mode's.
     assert grades["multilayer_nn_accuracy"] == 0 and grades["train_multilayer_nn_settings"] == 0
     assert sum(grades.values()) == 5
@@ -400,7 +404,7 @@ def test_a_resubmission_that_runs_out_of_time_leaves_no_old_score(graded, tmp_pa
     shutil.copytree(course / "submitted/demo_solution/cifar10", first_version, ignore=shutil.ignore_patterns("part2*"))
     c.submit(small, "demo_rt_resubmitted", first_version)
     (first,) = parallel.grade_all(small, FAST, workers=1, progress=False, limits=LIMITS, nbgrader_options=OPTIONS)
-    assert first.status == "graded" and c.scores(small)["demo_rt_resubmitted"]["part1_data"].score == 7
+    assert first.status == "graded" and gradebook.scores(small)["demo_rt_resubmitted"]["part1_data"].score == 7
 
     # The new version's Part 1 sleeps past the submission's budget.
     resubmitted = tmp_path / "second"
@@ -410,10 +414,10 @@ def test_a_resubmission_that_runs_out_of_time_leaves_no_old_score(graded, tmp_pa
     (second,) = parallel.grade_all(small, FAST, workers=1, progress=False, limits=LIMITS, budget_seconds=12,
                                    nbgrader_options=OPTIONS)
     assert second.status == "failed" and "time budget" in second.reason
-    assert "demo_rt_resubmitted" not in c.scores(small)  # no score of the old version beside the new notebooks
+    assert "demo_rt_resubmitted" not in gradebook.scores(small)  # no score of the old version beside the new notebooks
     assert not (small / "autograded/demo_rt_resubmitted").exists() or not any(
         (small / "autograded/demo_rt_resubmitted").rglob("*.ipynb"))
-    c.generate_feedback(small)
+    demo.generate_feedback(small)
     notes = (small / "feedback/demo_rt_resubmitted/cifar10/grading_notes.html").read_text()
     assert "could not be graded, so no score was recorded" in notes and "time budget" in notes
 
@@ -439,7 +443,7 @@ def test_a_resubmission_with_metadata_and_outputs_the_grader_cannot_read_keeps_n
     shutil.copytree(course / "submitted/demo_solution/cifar10", first_version, ignore=shutil.ignore_patterns("part2*"))
     c.submit(small, "demo_rt_unreadable_v2", first_version)
     (first,) = parallel.grade_all(small, FAST, workers=1, progress=False, limits=LIMITS, nbgrader_options=OPTIONS)
-    assert first.status == "graded" and c.scores(small)["demo_rt_unreadable_v2"]["part1_data"].score == 7
+    assert first.status == "graded" and gradebook.scores(small)["demo_rt_unreadable_v2"]["part1_data"].score == 7
 
     second = tmp_path / "second"
     shutil.copytree(release, second)
@@ -447,14 +451,14 @@ def test_a_resubmission_with_metadata_and_outputs_the_grader_cannot_read_keeps_n
     notebook = nbformat.read(path, as_version=4)
     notebook.cells[0].metadata["nbgrader"] = 1
     odd = nbformat.v4.new_code_cell("print('done')")
-    odd.outputs = [nbformat.v4.new_output("stream", name="stdout", text="Test accuracy: 0.5 on , test images")]
+    odd.outputs = [nbformat.v4.new_output("display_data", data={ACCURACY_MIME: {"accuracy": "0.5", "test_images": ","}})]
     odd.metadata["nbgrader"] = {"grade_id": "multilayer_nn_accuracy", "grade": True}  # a grade id of no cell here
     notebook.cells.append(odd)
     nbformat.write(notebook, path)
     c.submit(small, "demo_rt_unreadable_v2", second)
     (again,) = parallel.grade_all(small, FAST, workers=1, progress=False, limits=LIMITS, nbgrader_options=OPTIONS)
     assert again.status == "graded", again.reason
-    assert c.scores(small)["demo_rt_unreadable_v2"]["part1_data"].score == 0
+    assert gradebook.scores(small)["demo_rt_unreadable_v2"]["part1_data"].score == 0
 
 
 def test_a_second_run_finds_every_submission_unchanged_even_with_files_left_out(graded):
@@ -464,7 +468,7 @@ def test_a_second_run_finds_every_submission_unchanged_even_with_files_left_out(
     again = {o.student: o for o in parallel.grade_all(course, FAST, workers=2, progress=False, limits=LIMITS,
                                                       students=["demo_solution"], nbgrader_options=OPTIONS)}
     assert again["demo_solution"].status == "unchanged"
-    with open(course / parallel.REPORT) as handle:
+    with open(course / report.REPORT) as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
     assert set(rows) == set(outcomes)
     for student in ("demo_rt_submitted_links", "demo_rt_many_files", "demo_rt_dev_zero_notebook"):
@@ -479,12 +483,12 @@ def test_a_mistake_in_per_class_recall_costs_its_own_tests_only(solution_run, tm
     course = c.new_course(tmp_path / "part6", ("part6_bias",))
     c.generate_release(course)
     student = solution_copy(solution_run, tmp_path / "demo_fair_recall", ("part6_bias",))
-    c.edit_cell(student / "part6_bias.ipynb", "per_class_recall",
+    demo.edit_cell(student / "part6_bias.ipynb", "per_class_recall",
                 lambda source: source.replace("np.full(num_classes, np.nan)", "np.zeros(num_classes)"))
     c.submit(course, "demo_fair_recall", student)
     (outcome,) = parallel.grade_all(course, FAST, workers=1, progress=False, limits=LIMITS, nbgrader_options=OPTIONS)
     assert outcome.status == "graded", outcome.reason
-    grades = c.scores(course)["demo_fair_recall"]["part6_bias"].grades
+    grades = gradebook.scores(course)["demo_fair_recall"]["part6_bias"].grades
     automatic = {grade_id: points for grade_id, points in max_points("part6_bias").items() if grades[grade_id] is not None}
     assert {grade_id for grade_id in automatic if grades[grade_id] == 0} == {"per_class_recall_example",
                                                                             "per_class_recall_cases"}, grades

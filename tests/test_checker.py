@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from cifar10_course import checks
-from grading import harvest
-from grading import probes as p
+from grading.protocol import harvest, messages
+from grading.protocol import probes as p
 from grading.checker import Failed, graded_tests, safe_models
 from grading.checker.evidence import Evidence, Returned, Sample, Unanswered, load_array
 
@@ -298,6 +298,7 @@ def test_the_optimizers_state_in_a_weights_file_is_read_without_following_links(
         optimizer_state(tmp_path / "junk.weights.h5")
 
 
+@pytest.mark.slow  # starts processes
 def test_a_test_that_kills_the_checker_fails_alone(tmp_path, monkeypatch):
     """The checker dies (out of memory, say) or hangs while deciding one test: that test fails
     with why, and a new checker decides the others of the notebook."""
@@ -307,7 +308,7 @@ def test_a_test_that_kills_the_checker_fails_alone(tmp_path, monkeypatch):
     fake.write_text(f"""
 import json, sys, time
 from pathlib import Path
-ANSWER = {verdicts.ANSWER!r}
+ANSWER = {messages.ANSWER!r}
 for line in sys.stdin:
     request = json.loads(line)
     for test in request["tests"]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from grading.course import NOTEBOOKS, NotebookScore, copy_clean, score_table
+from grading.course import NOTEBOOKS, copy_clean
+from grading.demo import score_table
+from grading.gradebook import NotebookScore
 
 
 def test_score_table_totals_and_marks_pending_hand_grading():

@@ -125,6 +125,7 @@ def test_environment_variable_is_used(fixture_archive, monkeypatch):
 # --- Failure modes: each message names what was tried and what to do -----------------------
 
 
+@pytest.mark.slow  # starts processes
 def test_offline_without_a_copy_says_what_was_tried(tmp_path):
     """Offline, with no path and no CIFAR10_PATH: does the error list all three sources?"""
     env = subprocess_env(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from cifar10_course.modes import RUN_TIMES
 from conftest import subprocess_env
 
@@ -26,6 +28,7 @@ def run_python(code: str, **env: str | None) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=180)
 
 
+@pytest.mark.slow  # starts processes
 def test_quiet_tensorflow_leaves_stderr_empty():
     """Importing, building, training and predicting after quiet_tensorflow() writes no stderr."""
     result = run_python("import cifar10_course\ncifar10_course.quiet_tensorflow()\n" + TRAIN_A_TINY_MODEL,
@@ -34,6 +37,7 @@ def test_quiet_tensorflow_leaves_stderr_empty():
     assert result.stderr == "", f"stderr was not empty:\n{result.stderr}"
 
 
+@pytest.mark.slow  # starts processes
 def test_environment_report_warns_on_stdout_without_a_gpu():
     result = run_python("import cifar10_course\nshown = cifar10_course.print_environment_report('part3_cnn')\n"
                         "print('RETURNED', shown)\n"

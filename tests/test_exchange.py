@@ -33,6 +33,7 @@ def submission(inbound: Path, name: str, owner: str, timestamp: str) -> Path:
     return folder
 
 
+@pytest.mark.slow  # starts processes
 def test_collect_takes_only_each_students_own_folders_and_follows_no_link(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("the planted entries belong to other users: run as root (CI does)")
@@ -72,3 +73,40 @@ def test_collect_takes_only_each_students_own_folders_and_follows_no_link(tmp_pa
     assert not (course / "submitted" / "bin").exists(), log
     assert "is not a folder" in log, log
     assert "the instructor's secret" not in "".join(p.read_text() for p in collected.iterdir())
+
+
+@pytest.mark.slow  # starts processes
+def test_a_planted_submission_gives_way_to_the_students_own_chosen_as_nbgrader_chooses(tmp_path):
+    """In place of a submission planted in a student's name, collect takes the student's own, the
+    latest or, with --before-duedate, the latest before the due date (nbgrader's rule)."""
+    if os.geteuid() != 0:
+        pytest.skip("the planted entries belong to other users: run as root (CI does)")
+    course = c.new_course(tmp_path / "course", ["part1_data"])
+    c.nbgrader(course, "db", "assignment", "add", c.ASSIGNMENT, "--duedate=2026-12-02 00:00:00 UTC")
+    exchange = tmp_path / "exchange"
+    inbound = exchange / COURSE_ID / "inbound"
+    inbound.mkdir(parents=True)
+    submission(inbound, "daemon", "daemon", "2026-12-01 10:00:00.000000 UTC")
+    submission(inbound, "daemon", "daemon", "2026-12-03 10:00:00.000000 UTC")
+    submission(inbound, "daemon", "nobody", "2026-12-01 12:00:00.000000 UTC")  # planted: the latest in time
+    collect = ["collect", c.ASSIGNMENT, f"--Exchange.root={exchange}", f"--CourseDirectory.course_id={COURSE_ID}", "--update"]
+    timestamp = course / "submitted" / "daemon" / c.ASSIGNMENT / "timestamp.txt"
+    with pytest.raises(c.GradingError, match="it belongs to nobody, not daemon"):
+        c.nbgrader(course, *collect, "--before-duedate")
+    assert timestamp.read_text() == "2026-12-01 10:00:00.000000 UTC"  # not the later one, after the due date
+    c.nbgrader(course, *collect)  # the latest is daemon's own: nothing planted is chosen
+    assert timestamp.read_text() == "2026-12-03 10:00:00.000000 UTC"
+
+
+def test_inbound_names_are_read_as_nbgrader_reads_them():
+    from datetime import datetime
+
+    from grading.exchange import chosen, inbound_record
+
+    record = inbound_record(f"/x/a+b+{c.ASSIGNMENT}+2026-12-01 10:00:00.000000 UTC+abc")
+    assert record == {"username": "a+b", "filename": f"a+b+{c.ASSIGNMENT}+2026-12-01 10:00:00.000000 UTC+abc",
+                      "timestamp": datetime(2026, 12, 1, 10)}
+    assert inbound_record("/x/no-plus-signs") is None and inbound_record("/x/a+b+not a time+c") is None
+    early, late = ({"timestamp": datetime(2026, 12, day)} for day in (1, 3))
+    assert chosen([early, late]) is late and chosen([early, late], datetime(2026, 12, 2)) is early
+    assert chosen([late], datetime(2026, 12, 2)) is late  # nothing in time: the latest, as nbgrader

@@ -1,6 +1,6 @@
 """The semester as its users live it, in a real browser: a JupyterHub with nbgrader's exchange.
 
-``python -m grading.hub`` sets up the course's hub on this machine (system users, the exchange, the
+``python hub/course_hub.py`` sets up the course's hub on this machine (system users, the exchange, the
 instructor's copy of the course; Parts 1, 2 and 4 in fast mode, to keep CI short) and Playwright
 drives Debian's Chromium through one round, each step as its user would take it:
 
@@ -20,8 +20,9 @@ drives Debian's Chromium through one round, each step as its user would take it:
    hand-grades demo_ada's written answer with points and a comment, presses Autograde again (the
    hand grade and the comment stay, also in a backup of the gradebook), and generates and
    releases the feedback;
-5. the hub restarts: the students' servers go on running, and their passwords still work; a new
-   student is added without a restart;
+5. the hub restarts: the students' servers and the proxy go on running (demo_ben's open JupyterLab
+   goes on working while the hub is down, and shows no "server unavailable"), and the passwords
+   still work; a new student is added without a restart;
 6. each student fetches the feedback and sees their own score (demo_ada's hand-given points and
    the instructor's comment among it), and no line of the hidden tests.
 
@@ -52,7 +53,7 @@ from playwright.sync_api import sync_playwright
 
 from conftest import unavailable
 from grading import course as c
-from grading import hub as h
+import course_hub as h
 
 pytestmark = pytest.mark.slow
 NOTEBOOKS = ["part1_data", "part2_mlp", "part4_binary"]
@@ -376,7 +377,10 @@ def test_a_semester_round_in_the_browser(hub):
             seen = terminal(round_.pages[ben], setup, ben, "; ".join([
                 "command -v python nbgrader jupyter", f"head -c 50 {c.REPO}/source/cifar10/part2_mlp.ipynb",
                 f"head -c 50 {c.REPO}/grading/checker/part2_mlp.py", f"ls {setup.course}",
-                "find / -name checker -path '*grading*' 2> /dev/null | head -3; echo searched",
+                # Where the hub puts copies: its checkout, its root, homes, temporary folders. Not all of
+                # /: another checkout on the machine is the instructor's to protect (README, "Hub").
+                f"find {c.REPO} {setup.path} /home /tmp /var/tmp -name checker -path '*grading*' 2> /dev/null"
+                " | head -3; echo searched",
                 f"mkdir {exchange_course}/outbound/mine", "grep jupyterhub /proc/self/cgroup"]), home / "terminal.txt")
             assert seen.splitlines()[:3] == [str(setup.venv / "bin" / tool) for tool in ("python", "nbgrader", "jupyter")]
             assert seen.count("Permission denied") == 4 and "\nsearched\n" in seen, seen
@@ -466,9 +470,15 @@ def test_a_semester_round_in_the_browser(hub):
 
         with round_.step("5. the hub restarts, students' servers go on; a student is added without a restart"):
             servers = {user: server_pid(user) for user in (ada, ben)}
+            proxy = h.running(setup, "proxy")
             h.stop(setup, servers=False)
+            page = round_.pages[ben]  # open in JupyterLab all along: it goes on working, no dialog
+            open_assignments(page)  # while the hub is down: the proxy still routes him to his server
             h.start(setup)
             assert {user: server_pid(user) for user in (ada, ben)} == servers and all(servers.values())
+            assert h.running(setup, "proxy") == proxy is not None
+            page.wait_for_timeout(3000)
+            assert page.locator(".jp-Dialog:has-text('Server unavailable')").count() == 0
             round_.log_in(ada)  # her password, kept
             h.add_student(setup, "demo_cy", "Cy Young", PASSWORD)
             round_.log_in("demo_cy")

@@ -1,4 +1,4 @@
-"""The grading kernels listen on Unix sockets (grading/kernels.py), also when started in another folder."""
+"""The grading kernels listen on Unix sockets (grading/sandbox/kernels.py), also when started in another folder."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from grading.kernels import IpcKernelManager
+from grading.sandbox.kernels import IpcKernelManager
 
 
 def test_kernel_in_another_folder_answers_over_unix_sockets(tmp_path):

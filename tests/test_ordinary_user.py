@@ -1,7 +1,7 @@
 """Grading as an ordinary user, end to end: an instructor's account with no root and no cgroup.
 
 CI runs as root, so the grader runs here as ``nobody`` (``setpriv``), on a small course (Part 1,
-fast mode) of two submissions from the corpus (grading/corpus.py), the fork bomb (which otherwise
+fast mode) of two submissions from the corpus (tests/corpus.py), the fork bomb (which otherwise
 earns every point of Part 1, as the solution does) and the memory hog, with two workers and real
 nbgrader, kernels and data. Nobody may create a
 cgroup, so the watchdog bounds them: the fork bomb is refused by RLIMIT_NPROC inside bubblewrap,
@@ -32,9 +32,10 @@ from pathlib import Path
 import pytest
 
 from conftest import FAST, max_points, require_sandbox, solution_copy
-from grading import corpus
+import corpus
 from grading import course as c
-from grading import parallel
+from grading import gradebook
+from grading import report
 
 pytestmark = pytest.mark.slow
 NOBODY = 65534
@@ -123,14 +124,14 @@ def test_an_ordinary_user_grades_with_the_watchdog_and_gets_roots_scores(graded_
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "limits: watchdog (no writable cgroup: cgroup v1 needs root;" in result.stderr, result.stderr[-2000:]
     scores = {student: {name: score.score for name, score in notebooks.items()}
-              for student, notebooks in c.scores(course).items()}
+              for student, notebooks in gradebook.scores(course).items()}
     assert scores == {bad.student: {"part1_data": bad.scores["part1_data"]} for bad in BAD}
     assert scores["demo_fork_bomb"]["part1_data"] == sum(max_points("part1_data").values())  # every point
 
 
 def test_the_report_names_the_refused_forks_and_the_memory_kill(graded_as_nobody):
     course, _ = graded_as_nobody
-    with open(course / parallel.REPORT) as handle:
+    with open(course / report.REPORT) as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
     assert {row["status"] for row in rows.values()} == {"graded"}, rows
     # RLIMIT_NPROC refused the forks: the kernel lived on, as with a cgroup's pids controller.
@@ -145,8 +146,8 @@ def test_what_the_grader_wrote_belongs_to_the_instructor(graded_as_nobody):
     """nbgrader ran as root of its own user namespace; outside, its files are nobody's, and no
     private mount or folder of a submission is left behind."""
     course, _ = graded_as_nobody
-    written = [course / "gradebook.db", course / parallel.REPORT, *(course / "autograded").rglob("*"),
-               *(course / parallel.RECEIPTS).rglob("*")]
+    written = [course / "gradebook.db", course / report.REPORT, *(course / "autograded").rglob("*"),
+               *(course / report.RECEIPTS).rglob("*")]
     assert len(written) > 4
     assert {path: path.stat().st_uid for path in written if path.stat().st_uid != NOBODY} == {}
     runtime = Path("/tmp") / f"grading-kernels-{NOBODY}"

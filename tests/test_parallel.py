@@ -7,7 +7,7 @@ nbgrader fails that whole student; the grader grades Part 1 and gives Part 2 0).
 scores come from the source notebooks' points; plain sequential ``nbgrader autograde`` (what the
 formgrader's button runs) must give the solution's. (The blank release is graded in
 tests/test_round_trip.py and tests/test_bad_submissions.py.) Every parallel run here is sandboxed
-(grading/sandbox.py); plain nbgrader is not.
+(grading/sandbox/); plain nbgrader is not.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ import pytest
 
 from conftest import FAST, max_points, require_sandbox, solution_copy, unavailable
 from grading import course as c
+from grading import demo, gradebook
 from grading import parallel
+from grading import report
+from grading.settings import GradingSettings
 
 pytestmark = pytest.mark.slow
 NOTEBOOKS = ("part1_data", "part2_mlp")
@@ -38,7 +41,7 @@ def submissions(tmp_path_factory, solution_run) -> Path:
     root = tmp_path_factory.mktemp("submissions")
     solution = solution_copy(solution_run, root / "demo_solution", NOTEBOOKS)
     shutil.copytree(solution, root / "demo_tampered")
-    c.tamper(root / "demo_tampered")
+    demo.tamper(root / "demo_tampered")
     shutil.copytree(solution, root / "demo_not_json")
     (root / "demo_not_json" / "part2_mlp.ipynb").write_text('{"cells": [')
     return root
@@ -60,20 +63,20 @@ def expected(tmp_path_factory, submissions):
     full = {}
     for name in NOTEBOOKS:
         grades = max_points(name)
-        full[name] = c.NotebookScore(sum(grades.values()), sum(grades.values()), grades)
+        full[name] = gradebook.NotebookScore(sum(grades.values()), sum(grades.values()), grades)
     tampered = dict(full)
-    fails = dict.fromkeys(c.TAMPERED_FAILS, 0.0)
-    part = full[c.TAMPERED_NOTEBOOK]
-    tampered[c.TAMPERED_NOTEBOOK] = c.NotebookScore(sum({**part.grades, **fails}.values()), part.max_score,
+    fails = dict.fromkeys(demo.TAMPERED_FAILS, 0.0)
+    part = full[demo.TAMPERED_NOTEBOOK]
+    tampered[demo.TAMPERED_NOTEBOOK] = gradebook.NotebookScore(sum({**part.grades, **fails}.values()), part.max_score,
                                                     {**part.grades, **fails})
     unreadable = full["part2_mlp"]
     result = {"demo_solution": full, "demo_tampered": tampered,
-              "demo_not_json": {"part1_data": full["part1_data"], "part2_mlp": c.NotebookScore(
+              "demo_not_json": {"part1_data": full["part1_data"], "part2_mlp": gradebook.NotebookScore(
                   0.0, unreadable.max_score, dict.fromkeys(unreadable.grades, 0.0))}}
 
     course = new_graded_course(tmp_path_factory.mktemp("plain"), submissions)
-    c.autograde(course, ["demo_solution"], FAST)
-    assert c.scores(course) == {"demo_solution": full}
+    c.autograde_unsandboxed(course, ["demo_solution"], FAST)
+    assert gradebook.scores(course) == {"demo_solution": full}
     return result
 
 
@@ -90,7 +93,7 @@ def by_student(outcomes):
 
 def test_local_workers_give_the_expected_scores(expected, local_run):
     course, outcomes = local_run
-    assert c.scores(course) == expected
+    assert gradebook.scores(course) == expected
     assert {outcome.status for outcome in outcomes} == {"graded"}
 
 
@@ -102,12 +105,12 @@ def test_an_unreadable_notebook_is_graded_as_missing_with_a_note(local_run, subm
     assert "graded as missing: 0 points" in unreadable.notes
     # The student's file is untouched, and no copy of the submission is left behind.
     assert (course / "submitted/demo_not_json/cifar10/part2_mlp.ipynb").read_text() == '{"cells": ['
-    assert not (course / parallel.STAGED / "demo_not_json").exists()
+    assert not (course / report.STAGED / "demo_not_json").exists()
 
 
 def test_the_report_has_every_submission(local_run):
     course, outcomes = local_run
-    with open(course / parallel.REPORT) as handle:
+    with open(course / report.REPORT) as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
     assert set(rows) == set(STUDENTS)
     solution = rows["demo_solution"]
@@ -118,7 +121,7 @@ def test_the_report_has_every_submission(local_run):
 
 def test_a_second_run_skips_what_is_graded_and_unchanged(local_run, submissions):
     course, _ = local_run
-    before = c.scores(course)
+    before = gradebook.scores(course)
     again = by_student(parallel.grade_all(course, FAST, workers=2, progress=False))
     # An unchanged submission keeps the telemetry of the run that graded it.
     assert again["demo_solution"].peak_memory_mb == by_student(local_run[1])["demo_solution"].peak_memory_mb > 0
@@ -127,7 +130,7 @@ def test_a_second_run_skips_what_is_graded_and_unchanged(local_run, submissions)
     c.submit(course, "demo_tampered", submissions / "demo_solution")
     third = by_student(parallel.grade_all(course, FAST, workers=2, progress=False))
     assert third["demo_tampered"].status == "graded" and third["demo_solution"].status == "unchanged"
-    after = c.scores(course)
+    after = gradebook.scores(course)
     assert after["demo_tampered"] == before["demo_solution"] and after["demo_not_json"] == before["demo_not_json"]
 
 
@@ -166,16 +169,16 @@ def test_a_killed_grading_process_is_retried_and_nothing_else_changes(tmp_path_f
     assert killed, "the test never found the nbgrader process to kill"
     assert outcomes["demo_tampered"].status == "graded" and outcomes["demo_tampered"].attempts == 2
     assert outcomes["demo_solution"].attempts == 1
-    assert c.scores(course) == {student: expected[student] for student in graded}
+    assert gradebook.scores(course) == {student: expected[student] for student in graded}
     assert list(temporary.iterdir()) == []
 
     killed.clear()
-    killer = threading.Thread(target=kill_gradings_of, args=(course, "demo_tampered", parallel.ATTEMPTS, killed))
+    killer = threading.Thread(target=kill_gradings_of, args=(course, "demo_tampered", GradingSettings().attempts, killed))
     killer.start()
     (outcome,) = parallel.grade_all(course, FAST, workers=1, students=["demo_tampered"], force=True, progress=False)
     killer.join()
-    assert len(killed) == parallel.ATTEMPTS and outcome.status == "failed" and "3 times" in outcome.reason, outcome
-    assert "demo_tampered" not in c.scores(course) and c.scores(course)["demo_solution"] == expected["demo_solution"]
+    assert len(killed) == GradingSettings().attempts and outcome.status == "failed" and "3 times" in outcome.reason, outcome
+    assert "demo_tampered" not in gradebook.scores(course) and gradebook.scores(course)["demo_solution"] == expected["demo_solution"]
     assert list(temporary.iterdir()) == []
 
 
@@ -192,7 +195,7 @@ def test_the_command_reports_progress_and_notes(local_run):
     assert f"{len(STUDENTS)}/{len(STUDENTS)} done, 0 failed, 0 remaining" in result.stderr
     assert "\nlimits: " in "\n" + result.stderr  # which way the limits are enforced, and why
     assert "demo_not_json: part2_mlp.ipynb is not a readable notebook (NotJSONError" in result.stdout
-    assert f"{len(STUDENTS)} unchanged" in result.stdout and str(course / parallel.REPORT) in result.stdout
+    assert f"{len(STUDENTS)} unchanged" in result.stdout and str(course / report.REPORT) in result.stdout
 
 
 def test_grading_refuses_to_start_without_a_sandbox_unless_told(tmp_path, monkeypatch):
@@ -209,10 +212,10 @@ def test_grading_refuses_to_start_without_a_sandbox_unless_told(tmp_path, monkey
     refused = subprocess.run(command, env=env, capture_output=True, text=True, cwd=c.REPO)
     assert refused.returncode == 2
     assert "bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)" in refused.stderr
-    assert "--no-sandbox" in refused.stderr and not (course / parallel.REPORT).exists()
+    assert "--no-sandbox" in refused.stderr and not (course / report.REPORT).exists()
     allowed = subprocess.run([*command, "--no-sandbox"], env=env, capture_output=True, text=True, cwd=c.REPO)
     assert allowed.returncode == 0, allowed.stderr
-    assert "WARNING: grading without the sandbox" in allowed.stderr and (course / parallel.REPORT).exists()
+    assert "WARNING: grading without the sandbox" in allowed.stderr and (course / report.REPORT).exists()
 
 
 @pytest.fixture(scope="module")
@@ -269,7 +272,7 @@ def test_a_dask_cluster_writing_to_postgresql_gives_the_expected_scores(tmp_path
     assert len(pids) == 2  # two separate worker processes
     assert {outcome.status for outcome in outcomes.values()} == {"graded"}
     assert not (course / "gradebook.db").exists()  # everything went to PostgreSQL
-    assert c.scores(course, database=postgres) == {student: expected[student] for student in graded}
+    assert gradebook.scores(course, database=postgres) == {student: expected[student] for student in graded}
 
 
 def test_hand_grades_survive_regrading_where_the_answer_is_the_same(tmp_path_factory, solution_run):
@@ -302,7 +305,7 @@ def test_hand_grades_survive_regrading_where_the_answer_is_the_same(tmp_path_fac
 
     (again,) = parallel.grade_all(course, FAST, workers=1, force=True, progress=False)
     assert again.status == "graded" and given() == (3, False, 1.5, "Good, but short."), given()
-    c.edit_cell(course / "submitted/demo_solution/cifar10/part4_binary.ipynb", answer,
+    demo.edit_cell(course / "submitted/demo_solution/cifar10/part4_binary.ipynb", answer,
                 lambda source: source + "\n\nA second thought, added later.")
     (changed,) = parallel.grade_all(course, FAST, workers=1, progress=False)
     assert changed.status == "graded" and given() == (None, True, None, None), given()

@@ -16,6 +16,7 @@ import pytest
 
 from conftest import FAST, formgrader, max_points
 from grading import course as c
+from grading import demo, gradebook
 from grading.checker import graded_tests
 
 pytestmark = pytest.mark.slow
@@ -68,8 +69,8 @@ def test_hidden_tests_live_outside_the_notebooks():
 def graded(tmp_path_factory, solution_run):
     """A course in which every demo student has been autograded, with feedback and a CSV."""
     course = c.new_course(tmp_path_factory.mktemp("course"))
-    c.grade_demo_round(course, FAST, solution=solution_run)
-    return course, c.scores(course)
+    demo.grade_demo_round(course, FAST, solution=solution_run)
+    return course, gradebook.scores(course)
 
 
 def test_source_notebooks_are_stored_without_outputs():
@@ -173,12 +174,12 @@ def test_demo_tampered_is_graded_by_the_original_tests(graded):
     tampered, solution = scores["demo_tampered"], scores["demo_solution"]
     for name in c.NOTEBOOKS:
         for grade_id, points in solution[name].grades.items():
-            expected = 0 if (name == c.TAMPERED_NOTEBOOK and grade_id in c.TAMPERED_FAILS) else points
-            if grade_id in {g for (_, g) in c.MANUAL_GRADES}:
+            expected = 0 if (name == demo.TAMPERED_NOTEBOOK and grade_id in demo.TAMPERED_FAILS) else points
+            if grade_id in {g for (_, g) in demo.MANUAL_GRADES}:
                 continue  # demo_tampered's written answer still waits for the instructor.
             assert tampered[name].grades[grade_id] == expected, (name, grade_id)
-    graded_cell = grade_ids(read(course / "autograded" / "demo_tampered" / c.ASSIGNMENT / f"{c.TAMPERED_NOTEBOOK}.ipynb"))
-    original = grade_ids(read(SOURCE / f"{c.TAMPERED_NOTEBOOK}.ipynb"))
+    graded_cell = grade_ids(read(course / "autograded" / "demo_tampered" / c.ASSIGNMENT / f"{demo.TAMPERED_NOTEBOOK}.ipynb"))
+    original = grade_ids(read(SOURCE / f"{demo.TAMPERED_NOTEBOOK}.ipynb"))
     assert graded_cell["load_cifar10_values"].source == original["load_cifar10_values"].source
 
 
@@ -186,7 +187,7 @@ def test_grade_export_has_a_row_per_student(graded):
     course, scores = graded
     with open(course / "grades.csv") as handle:
         rows = {row["student_id"]: row for row in csv.DictReader(handle)}
-    for student in c.DEMO_STUDENTS:
+    for student in demo.DEMO_STUDENTS:
         assert float(rows[student]["raw_score"]) == sum(n.score for n in scores[student].values())
     assert float(rows["demo_solution"]["max_score"]) == total_points()
 
@@ -197,12 +198,12 @@ def test_feedback_shows_messages_but_no_hidden_test_code(graded):
     hidden = {name: checker_lines(name) for name in c.NOTEBOOKS}
     assert all(hidden.values())
     pages = sorted((course / "feedback").rglob("*.html"))
-    assert len(pages) == len(c.DEMO_STUDENTS) * len(c.NOTEBOOKS)
+    assert len(pages) == len(demo.DEMO_STUDENTS) * len(c.NOTEBOOKS)
     for page in pages:
         visible = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
         leaked = [line for line in hidden[page.stem] if line in visible]
         assert not leaked, f"{page} shows hidden test code: {leaked[:2]}"
-    tampered = (course / "feedback" / "demo_tampered" / c.ASSIGNMENT / f"{c.TAMPERED_NOTEBOOK}.html").read_text()
+    tampered = (course / "feedback" / "demo_tampered" / c.ASSIGNMENT / f"{demo.TAMPERED_NOTEBOOK}.html").read_text()
     visible = html.unescape(re.sub(r"<[^>]+>", "", tampered))
     assert "Check that load_cifar10 keeps every image and label of the data set, in order" in visible
     assert "should hold the data set's images divided by 255" in visible  # the hidden test's message
@@ -212,10 +213,10 @@ def test_the_demo_round_raises_no_signal_but_the_copied_weights(graded):
     """False positives of the instructor's signals on six honest notebooks, graded twice: none.
     demo_tampered holds copies of demo_solution's weights files, and both are named for it; its
     edited visible test is named too (nbgrader restored it before grading)."""
-    from grading import parallel
+    from grading import report
 
     course, _ = graded
-    with open(course / parallel.REPORT, newline="") as handle:
+    with open(course / report.REPORT, newline="") as handle:
         signals = {row["student"]: [s for s in row["signals"].split("; ") if s] for row in csv.DictReader(handle)}
     weights = sorted(p.name for p in (course / "submitted/demo_solution/cifar10/trained_models").iterdir())
     assert weights and signals["demo_blank"] == []
@@ -233,8 +234,8 @@ def test_the_formgrader_shows_the_demo_round_and_grades_with_the_sandbox(graded,
     course, scores = graded
     with formgrader(course, tmp_path) as call:
         shown = {row["student"]: row for row in call(f"/submissions/{c.ASSIGNMENT}")}
-        assert set(shown) == set(c.DEMO_STUDENTS)
-        for student in c.DEMO_STUDENTS:
+        assert set(shown) == set(demo.DEMO_STUDENTS)
+        for student in demo.DEMO_STUDENTS:
             assert shown[student]["score"] == pytest.approx(sum(s.score for s in scores[student].values()))
         assert shown["demo_tampered"]["needs_manual_grade"] and not shown["demo_solution"]["needs_manual_grade"]
         answer = call(f"/submission/{c.ASSIGNMENT}/demo_nobody/autograde", method="POST")
@@ -248,3 +249,24 @@ def test_the_formgrader_starts_a_course_without_an_activated_environment(tmp_pat
     with formgrader(course, tmp_path) as call:
         assert [row["name"] for row in call("/assignments")] == [c.ASSIGNMENT]
     assert (course / "gradebook.db").is_file()
+
+
+def test_nbgrader_alone_cannot_grade_outside_the_sandbox(tmp_path):
+    """Whatever answers the formgrader's Autograde button (nbgrader's own in-process handler, were
+    grading.formgrader not loaded or not first) or runs plain ``nbgrader autograde``, the course's
+    settings refuse to run a student's notebook outside the sandbox: no score, and why."""
+    course = c.new_course(tmp_path / "course", ["part1_data"])
+    c.submit(course, "demo_blank", c.generate_release(course))
+    refusal = "outside the grading sandbox"
+    def nothing_scored() -> bool:  # nbgrader records the submission before it runs it, with no score
+        graded = gradebook.scores(course).get("demo_blank", {}).get("part1_data")
+        return (graded is None or all(score is None for score in graded.grades.values())) and not (
+            course / "autograded/demo_blank" / c.ASSIGNMENT / "part1_data.ipynb").exists()
+
+    with pytest.raises(c.GradingError, match=refusal):
+        c.nbgrader(course, "autograde", c.ASSIGNMENT, "--student=demo_blank")
+    assert nothing_scored()
+    with formgrader(course, tmp_path, course_extension=False) as call:
+        answer = call(f"/submission/{c.ASSIGNMENT}/demo_blank/autograde", method="POST")
+    assert not answer["success"] and refusal in answer["log"] + answer.get("error", ""), answer
+    assert nothing_scored()

@@ -1,4 +1,4 @@
-"""The sandbox (grading/sandbox.py) and the executor (grading/execute.py) on small hand-made
+"""The sandbox (grading/sandbox/) and the executor (grading/execute.py) on small hand-made
 notebooks: real kernels in real bubblewrap, cgroups (or the watchdog) and private mounts, no
 nbgrader course.
 
@@ -9,19 +9,29 @@ its test points the backend at a fake cgroupfs of plain files.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
+from importlib.metadata import entry_points
 from pathlib import Path
 
+import pytest
+import zmq
 from conftest import require_sandbox
+from jupyter_client.provisioning import KernelProvisionerFactory
 from nbformat.v4 import new_code_cell, new_notebook
 
+import grading
+from grading import checker
 from grading import sandbox as sb
-from grading.execute import EVENTS_ENV, GuardedExecute
+from grading.execute import GuardedExecute
+from grading.protocol.records import EVENTS_ENV
+from grading.sandbox import kernels, preflight
 
 
 def graded_cell(source: str, grade_id: str):
@@ -43,7 +53,7 @@ def run(tmp_path, cells, limits: sb.Limits | None = None, monkeypatch=None, read
         group = sb.choose(way).create("test", limits, tmp_path)
         monkeypatch.setenv(sb.SANDBOX_ENV, sb.Sandbox(group.to_dict(), limits, [str(p) for p in read_only]).to_env())
     notebook = new_notebook(cells=cells)
-    executor = GuardedExecute(timeout=options.pop("timeout", 20), **options)
+    executor = GuardedExecute(timeout=options.pop("timeout", 20), sandbox_required=limits is not None, **options)
     executor.kernel_manager_class = sb.SandboxedKernelManager
     try:
         executor.preprocess(notebook, {"metadata": {"path": str(work)}, "unique_key": "trial"})
@@ -65,6 +75,7 @@ def text(cell) -> str:
                    if o.output_type in ("stream", "display_data"))
 
 
+@pytest.mark.slow
 def test_a_dead_kernel_is_graded_as_it_is_and_the_notebook_goes_on(tmp_path, monkeypatch):
     require_sandbox()
     cells, events, _ = run(tmp_path, [
@@ -103,7 +114,7 @@ def test_the_sandbox_hides_the_machine_and_keeps_the_kernels_writes_to_itself(tm
     (work / "cifar10_course" / "checks.py").write_text("ORIGINAL = True\n")
     (work / "trained_models").mkdir()
     (work / "trained_models" / "part2_mlp.weights.h5").write_bytes(b"submitted weights")
-    hidden_tests = Path(sb.__file__).resolve().parent / "checker"
+    hidden_tests = Path(checker.__file__).resolve().parent
     probe = (
         "import os, socket\n"
         f"print('secret', os.path.exists({str(secret)!r}))\n"
@@ -161,6 +172,7 @@ def test_a_kernel_cannot_fill_the_disk_or_make_endless_files(tmp_path, monkeypat
     assert list((tmp_path / "work").iterdir()) == []
 
 
+@pytest.mark.slow
 def test_every_kind_of_output_counts_towards_the_cap(tmp_path, monkeypatch):
     flood_display = ("from IPython.display import display, update_display\n"
                      "display({'text/plain': 'x'}, raw=True, display_id='d')\n"
@@ -177,6 +189,7 @@ def test_every_kind_of_output_counts_towards_the_cap(tmp_path, monkeypatch):
         (tmp_path / "events.jsonl").unlink()
 
 
+@pytest.mark.slow
 def test_output_is_capped_and_the_notebook_budget_stops_the_rest(tmp_path, monkeypatch):
     cells, events, _ = run(tmp_path, [
         new_code_cell("for line in range(100_000):\n    print('x' * 100)"),
@@ -193,12 +206,13 @@ def test_output_is_capped_and_the_notebook_budget_stops_the_rest(tmp_path, monke
 def test_the_sandbox_refuses_to_run_where_the_hidden_tests_are_visible(monkeypatch):
     """problems() names a grader installed inside a folder kernels can read."""
     require_sandbox()
-    here = Path(sb.__file__).resolve().parent
-    monkeypatch.setattr(sb, "_python_roots", lambda: [here.parent])
+    here = Path(grading.__file__).resolve().parent
+    monkeypatch.setattr(preflight, "python_roots", lambda: [here.parent])
     assert any("the hidden tests" in problem for problem in sb.problems())
     assert os.path.isdir(here)
 
 
+@pytest.mark.slow
 def test_keras_load_data_finds_the_instructors_archive_and_checks_its_hash(tmp_path, monkeypatch, fixture_archive):
     """The archive is where Keras keeps its download; this one is not the official archive, so
     Keras's hash check fails, it tries to download, and the student is told to use the course's loader."""
@@ -219,10 +233,80 @@ def test_keras_load_data_finds_the_instructors_archive_and_checks_its_hash(tmp_p
     assert "load_course_split()" in (keras2_hint(message) or ""), output
 
 
+def test_kernels_start_through_the_provisioner_their_spec_names(tmp_path, monkeypatch):
+    """The managers choose jupyter_client's public extension point, a kernel provisioner, through
+    their kernel spec; jupyter_client finds it by the entry point pyproject.toml declares. It
+    confines kernels, and interrupts them by message, only where the process grades in a sandbox."""
+    (installed,) = entry_points(group=kernels.PROVISIONERS, name=kernels.PROVISIONER)
+    assert installed.value == kernels.PROVISIONER_TARGET and installed.load() is sb.SandboxProvisioner
+    monkeypatch.delenv(sb.SANDBOX_ENV, raising=False)
+    plain = sb.SandboxedKernelManager(kernel_name="python3").kernel_spec
+    assert plain.metadata["kernel_provisioner"] == {"provisioner_name": "grading-sandbox", "config": {"confined": False}}
+    assert plain.interrupt_mode == "signal"
+    group = sb.choose("watchdog").create("spec", sb.Limits(), tmp_path)
+    monkeypatch.setenv(sb.SANDBOX_ENV, sb.Sandbox(group.to_dict()).to_env())
+    manager = sb.SandboxedKernelManager(kernel_name="python3")
+    assert manager.kernel_spec.metadata["kernel_provisioner"]["config"] == {"confined": True}
+    assert manager.kernel_spec.interrupt_mode == "message"  # a SIGINT would end bubblewrap
+    assert sb.IpcKernelManager(kernel_name="python3").kernel_spec.metadata["kernel_provisioner"]["config"] == {
+        "confined": False}  # the students' own runs (grading.course) are never confined
+    provisioner = KernelProvisionerFactory.instance().create_provisioner_instance("k", manager.kernel_spec, manager)
+    assert type(provisioner) is sb.SandboxProvisioner and provisioner.confined
+    group.remove()
+
+
+def test_the_provisioner_is_found_where_the_course_is_not_installed(monkeypatch):
+    """A hub grades from the instructor's copy of the course, on PYTHONPATH, not installed: the
+    process then declares the provisioner's entry point itself."""
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))  # the declaration goes with the test
+    monkeypatch.setattr(kernels, "entry_points", lambda **select: [])  # as if no installed package declared it
+    kernels.declare_provisioner.cache_clear()
+    try:
+        kernels.declare_provisioner()
+        declared = [point for point in entry_points(group=kernels.PROVISIONERS, name=kernels.PROVISIONER)
+                    if point.dist.name != "cifar10-course"]
+        assert [point.value for point in declared] == [kernels.PROVISIONER_TARGET]
+        assert declared[0].load() is sb.SandboxProvisioner
+    finally:
+        kernels.declare_provisioner.cache_clear()
+
+
+def test_the_provisioner_locks_the_sockets_and_caps_messages_before_the_grader_connects(tmp_path, monkeypatch):
+    """Once start_kernel returns, the socket folder is no longer the kernel's (a root grader) and
+    the manager's and client's messages are capped; the private mount goes with the kernel."""
+    require_sandbox()
+    (tmp_path / "work").mkdir()
+    group = sb.choose().create("locks", sb.Limits(), tmp_path)
+    monkeypatch.setenv(sb.SANDBOX_ENV, sb.Sandbox(group.to_dict()).to_env())
+
+    async def start_and_stop() -> tuple:
+        manager = sb.SandboxedKernelManager(kernel_name="python3")
+        await manager.start_kernel(cwd=str(tmp_path / "work"))
+        try:
+            sockets = Path(manager.ip).parent
+            client = manager.client()
+            seen = (os.stat(sockets).st_uid, manager.context.getsockopt(zmq.MAXMSGSIZE),
+                    client.context.getsockopt(zmq.MAXMSGSIZE), type(manager.provisioner))
+        finally:
+            await manager.shutdown_kernel(now=True)
+        return seen, sockets
+
+    try:
+        (owner, manager_cap, client_cap, provisioner), sockets = asyncio.run(start_and_stop())
+    finally:
+        group.remove()
+    assert provisioner is sb.SandboxProvisioner
+    assert manager_cap == client_cap == kernels.MAX_MESSAGE_BYTES
+    if os.geteuid() == 0:
+        assert owner == 65533  # mounts.LOCKED_OWNER
+    assert not sockets.parent.exists()  # the kernel's private mount, unmounted and removed
+
+
 HOG = "hog = []\nwhile True:\n    hog.append(bytearray(50_000_000))"
 FORK_BOMB = "import os\nwhile True:\n    os.fork()"
 
 
+@pytest.mark.slow
 def test_the_watchdog_kills_a_memory_hog_and_a_fork_bomb_and_names_them(tmp_path, monkeypatch):
     """The watchdog forced on a root grader (root's processes are exempt from RLIMIT_NPROC, so its
     process cap is the only one): the memory hog and the fork bomb are killed and named, the CPU

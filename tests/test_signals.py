@@ -7,6 +7,7 @@ import json
 
 import nbformat
 
+from cifar10_course.accuracy_checks import ACCURACY_MIME
 from grading import signals
 
 
@@ -31,8 +32,11 @@ def test_odd_metadata_and_outputs_are_read_without_raising(tmp_path):
     cell.metadata["nbgrader"] = 1
     graded = nbformat.v4.new_code_cell("y")
     graded.metadata["nbgrader"] = {"grade_id": "acc", "grade": True}
-    graded.outputs = [nbformat.v4.new_output("stream", name="stdout", text="Test accuracy: 0.5 on , test images"),
-                      nbformat.v4.new_output("stream", name="stdout", text="Test accuracy: 0.4210 on 1,000 test images")]
+    graded.outputs = [nbformat.v4.new_output("display_data", data={ACCURACY_MIME: {"accuracy": 0.5, "test_images": ","}}),
+                      nbformat.v4.new_output("display_data", data={ACCURACY_MIME: "0.5"}),
+                      nbformat.v4.new_output("stream", name="stdout", text="Test accuracy: 0.9 on 1,000 test images"),
+                      nbformat.v4.new_output("display_data", data={"text/plain": "Test accuracy: 0.4210 ...",
+                                                                   ACCURACY_MIME: {"accuracy": 0.421, "test_images": 1000}})]
     (tmp_path / "part2_mlp.ipynb").write_text(json.dumps(nbformat.v4.new_notebook(cells=[cell, graded])))
     assert signals.shown_accuracies(tmp_path, ["part2_mlp"]) == {"part2_mlp/acc": (0.421, 1000)}
     assert signals.digests(tmp_path, ["part2_mlp"])["weights"] == {}

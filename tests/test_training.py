@@ -248,10 +248,9 @@ def test_every_model_the_notebooks_train_is_protected_at_autograde():
                     variant = next((k.value.value for k in node.keywords if k.arg == "variant"), None)
                     found.add((node.args[0].value, variant))
     assert found == set(training.TRAINED_MODELS)
-    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
 
-    config = Config()
-    exec((REPO / "nbgrader_config.py").read_text(), {"get_config": lambda: config})
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(REPO)).load_config()  # as nbgrader loads it
     protected = set(config.Autograde.exclude_overwriting[ASSIGNMENT])
     assert protected == {str(training.weights_path(part, variant)) for part, variant in found}
 

@@ -2,7 +2,7 @@
 
 Each autograded cell of a notebook (a grade cell with code) has a :class:`GradedTest` in the module
 of its part (``grading/checker/part1_data.py`` ...): the probes it needs from the student's kernel
-(:mod:`grading.probes`) and a check that decides from their answers. The checks run in the checker
+(:mod:`grading.protocol.probes`) and a check that decides from their answers. The checks run in the checker
 process (``python -m grading.checker``), which never runs a student's code: it reads the answers
 the kernel gave as data (:class:`Evidence` refuses pickles, objects, oversized arrays and
 anything but Keras's own layers), rebuilds and measures models itself, and loads the data set and
@@ -29,7 +29,7 @@ class Failed(AssertionError):
 @dataclass(frozen=True)
 class GradedTest:
     grade_id: str
-    probes: tuple  # probes (dicts), or functions of a grading.probes.Fresh that make one or a list of them
+    probes: tuple  # probes (dicts), or functions of a grading.protocol.probes.Fresh that make one or a list of them
     check: Callable = field(compare=False)  # check(evidence) -> str | None, raises Failed
 
     def probes_for(self, fresh) -> list[dict]:
@@ -44,7 +44,7 @@ class GradedTest:
 def graded_test(tests: dict, grade_id: str, *probes):
     """Decorator: register ``check`` as the graded test ``grade_id`` in ``tests``; each of
     ``probes`` is a probe, or a function that makes one or a list of them from the grading's
-    :class:`grading.probes.Fresh` (inputs new at every grading; the check makes them again from
+    :class:`grading.protocol.probes.Fresh` (inputs new at every grading; the check makes them again from
     ``evidence.fresh``)."""
     def register(check: Callable) -> Callable:
         tests[grade_id] = GradedTest(grade_id, tuple(probes), check)

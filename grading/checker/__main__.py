@@ -4,21 +4,13 @@
 
 :class:`grading.verdicts.Checker` starts it once per nbgrader process (one submission), in the
 sandbox where grading has one (without network, as an unprivileged user, reading only what it
-needs, in memory bounds of its own), and sends one request per notebook on stdin, a JSON line::
-
-    {"notebook": "part2_mlp", "records": "/.../part2_mlp.json", "submission": "/.../autograded/s/cifar10",
-     "tests": ["multilayer_nn_accuracy", ...]}
-
-``records`` is what the grader's executor wrote: the probes it sent after each graded cell, the
-seed of their fresh inputs and, in files beside it, the kernel's answers, untrusted. ``tests``
-(optional) names the tests to decide, by default all of the notebook's. The checker answers with
-one line before each test and one after it, each after :data:`ANSWER`::
-
-    {"start": "multilayer_nn_accuracy"}
-    {"verdict": "multilayer_nn_accuracy", "passed": false, "message": "...", "signals": {...}}
-
-and ``{"done": "part2_mlp"}`` at the end, so that a test that kills the checker (out of memory)
-or takes too long costs only its own verdict: the grader starts a new checker for the rest.
+needs, in memory bounds of its own), and sends one request per notebook on stdin, naming the
+records the grader's executor wrote (the probes it sent after each graded cell, the seed of their
+fresh inputs and, in files beside it, the kernel's answers, untrusted) and the tests to decide.
+The checker answers with one line before each test and one after it, so that a test that kills
+the checker (out of memory) or takes too long costs only its own verdict: the grader starts a new
+checker for the rest. The messages: :mod:`grading.protocol.messages`; the records:
+:mod:`grading.protocol.records`.
 
 ``-I`` keeps the student's folder and environment variables out of ``sys.path``: the checker
 imports only the grader's own code and the course package from the instructor's ``source/``.
@@ -27,7 +19,6 @@ imports only the grader's own code and the course package from the instructor's 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import threading
@@ -38,14 +29,14 @@ from cifar10_course.acceptance import shorten
 from grading.checker import Failed, graded_tests
 from grading.checker.data import CourseData
 from grading.checker.evidence import Evidence
+from grading.protocol import messages
+from grading.protocol.records import read_records
 
-ANSWER = "grading-checker-answer:"
 MESSAGE_LIMIT = 4000
-MAX_RECORDS_BYTES = 16 * 2**20
 
 
-def say(message: dict) -> None:
-    sys.stdout.write(ANSWER + json.dumps(message) + "\n")
+def say(line: str) -> None:
+    sys.stdout.write(line)
     sys.stdout.flush()
 
 
@@ -70,8 +61,7 @@ def check_notebook(request: dict, data: CourseData, workdir: Path) -> None:
     """Decide the tests the request names (every one of the notebook's by default), one line each."""
     notebook = request["notebook"]
     records_path = Path(request["records"])
-    with open(records_path, "rb") as handle:
-        records = json.loads(handle.read(MAX_RECORDS_BYTES))
+    records = read_records(records_path)
     folder = Path(tempfile.mkdtemp(prefix=f"{notebook}-", dir=workdir))
     evidence = Evidence(records, Path(request["submission"]), data, folder, answers=records_path.parent)
     evidence.notebook = notebook
@@ -80,9 +70,9 @@ def check_notebook(request: dict, data: CourseData, workdir: Path) -> None:
         if wanted is not None and grade_id not in wanted:
             continue
         evidence.grade_id, evidence.signals = grade_id, {}
-        say({"start": grade_id})
-        say({"verdict": grade_id, **verdict(test, evidence)})
-    say({"done": notebook})
+        say(messages.start(grade_id))
+        say(messages.verdict(grade_id, verdict(test, evidence)))
+    say(messages.done(notebook))
 
 
 def warm_up(data: CourseData) -> None:
@@ -103,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=warm_up, args=(data,), daemon=True).start()
     with tempfile.TemporaryDirectory(prefix="checker-") as workdir:
         for line in sys.stdin:
-            check_notebook(json.loads(line), data, Path(workdir))
+            check_notebook(messages.read_request(line), data, Path(workdir))
     return 0
 
 

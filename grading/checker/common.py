@@ -38,9 +38,7 @@ def as_array(name: str, value) -> Returned | Sample:
     """An array value, or a failure saying what it is instead (as ``check_array`` would)."""
     if isinstance(value, (Returned, Sample)):
         return value
-    kind = kind_of(value)
-    raise Failed(f"{name} should be a NumPy array but is {checks._article(kind)} {kind} "
-                 f"(np.asarray({name}) converts it).")
+    raise Failed(checks.not_an_array(name, kind_of(value)))
 
 
 def shape_of(value: Returned | Sample) -> tuple:
@@ -57,13 +55,13 @@ def numbers(value, what: str) -> np.ndarray:
     if isinstance(value, Returned):
         return value.values
     if isinstance(value, bool) or isinstance(value, Foreign) or isinstance(value, Sample):
-        raise Failed(f"{what} should be numbers, not {checks._article(kind_of(value))} {kind_of(value)}.")
+        raise Failed(f"{what} should be numbers, not {checks.article(kind_of(value))} {kind_of(value)}.")
     try:
         found = np.asarray(_plain(value))
     except (TypeError, ValueError):
         found = None
     if found is None or found.dtype.kind not in "biuf":
-        raise Failed(f"{what} should be numbers, not {checks._article(kind_of(value))} {kind_of(value)}.")
+        raise Failed(f"{what} should be numbers, not {checks.article(kind_of(value))} {kind_of(value)}.")
     return found
 
 
@@ -326,11 +324,6 @@ def _same_outputs(evidence: Evidence, probe: dict, first: dict, current: dict) -
             and np.allclose(one, other, rtol=1e-5, atol=1e-6, equal_nan=True))
 
 
-def task_labels(part: str, classes: np.ndarray) -> np.ndarray:
-    """What a part's network is graded on: the classes, or animal (1) or vehicle (0) in Part 4."""
-    return np.isin(classes, ANIMAL_CLASSES).astype("int32") if part == "part4_binary" else classes
-
-
 def accuracy(evidence: Evidence, probe: dict, part: str, variant: str | None = None) -> str:
     """The test accuracy of the submitted network against the mode's threshold, measured here.
 
@@ -341,7 +334,7 @@ def accuracy(evidence: Evidence, probe: dict, part: str, variant: str | None = N
     answer = one_model(evidence, probe)
     model = evidence.trained_model(probe, str(weights_path(part, variant)), answer)
     scores = predictions(evidence, probe, part, variant, model, answer)
-    labels = task_labels(part, evidence.data.test_classes)
+    labels = checks.task_labels(part, evidence.data.test_classes)
     try:
         found = accuracy_of_scores(scores, labels)
     except (AssertionError, ValueError, IndexError) as error:
@@ -351,13 +344,13 @@ def accuracy(evidence: Evidence, probe: dict, part: str, variant: str | None = N
     training = predict(model, evidence.data.scaled_rows("train", rows), answer)
     evidence.signals.update(test_accuracy=round(found, 4), test_images=len(labels),
                             training_sample_accuracy=round(accuracy_of_scores(
-                                training, task_labels(part, evidence.data.train_classes[rows])), 4))
+                                training, checks.task_labels(part, evidence.data.train_classes[rows])), 4))
     threshold = evidence.data.threshold(part, variant)
     mode = evidence.data.mode.name
     name = part if variant is None else f"{part}/{variant}"
-    line = (f"Test accuracy: {found:.4f} on {len(labels):,} test images ({name}: {probe['function']}() with the "
-            f"weights in {weights_path(part, variant)}; needed: above {threshold:.2f} in {mode} mode)")
-    if not found > threshold:
-        raise Failed(f"{line}\nTest accuracy {found:.4f} is not above the threshold {threshold:.2f} for {name} in "
-                     f"{mode} mode. Check the architecture and the training settings, then run the training cell again.")
+    line = checks.accuracy_line(found, len(labels), name, f"{probe['function']}() with the weights in "
+                                f"{weights_path(part, variant)}", threshold, mode)
+    problem = checks.below_threshold(found, threshold, name, mode)
+    if problem:
+        raise Failed(f"{line}\n{problem}")
     return line

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from cifar10_course import checks
-from grading import harvest
-from grading import probes as p
+from grading.protocol import harvest
+from grading.protocol import probes as p
 from grading.checker import Failed, graded_test
 from grading.checker.common import array_problems, as_array, fail_on, numbers, returned_values
 from grading.checker.evidence import Sample

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grading import probes as p
+from grading.protocol import probes as p
 from grading.checker import Failed, graded_test
 from grading.checker.common import (accuracy, history, layer_activations, layer_types, new_each_call, not_compiled,
                                     parameter_count, training_settings)

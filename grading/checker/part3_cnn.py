@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grading import probes as p
+from grading.protocol import probes as p
 from grading.checker import Failed, graded_test
 from grading.checker.common import (accuracy, activated, history, layer_types, layers, not_compiled, parameter_count,
                                     training_settings)

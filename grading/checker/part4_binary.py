@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from grading import probes as p
+from grading.protocol import probes as p
 from grading.checker import Failed, graded_test
 from grading.checker.common import (ANIMAL_CLASSES, accuracy, array_problems, as_array, fail_on, history,
                                     layer_activations, not_compiled, parameter_count, returned_values, training_settings)

@@ -6,8 +6,8 @@ import numpy as np
 
 from cifar10_course import checks
 from cifar10_course.acceptance import shorten
-from grading import harvest
-from grading import probes as p
+from grading.protocol import harvest
+from grading.protocol import probes as p
 from grading.checker import Failed, graded_test, safe_models
 from grading.checker.common import (accuracy, activated, fail_on, history, layer_types, layers, not_compiled,
                                     parameter_count, training_settings)

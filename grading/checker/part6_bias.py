@@ -7,15 +7,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grading import harvest
-from grading import probes as p
+from grading.protocol import harvest
+from grading.protocol import probes as p
 from grading.checker import Failed, graded_test
 from grading.checker.common import kind_of, numbers, predictions, returned_values
 from grading.checker.evidence import Returned
 
 TESTS: dict = {}
 CAT = 3
-# Every case's numbers are drawn afresh at each grading (grading.probes.Fresh); the expected
+# Every case's numbers are drawn afresh at each grading (grading.protocol.probes.Fresh); the expected
 # answers come from the reference functions below, never from the kernel.
 
 

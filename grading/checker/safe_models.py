@@ -14,9 +14,9 @@ mode. Weights are loaded with Keras from a private copy of the submitted file (:
 from __future__ import annotations
 
 import json
-from functools import cache
 
 from cifar10_course.acceptance import activation_name, shorten
+from grading import compat
 from grading.checker import Failed, sizes
 
 MAX_JSON_CHARS = 2_000_000
@@ -52,7 +52,7 @@ class Mismatch(ValueError):
 def build(text: str, what: str = "The model"):
     """The Keras model described by ``text`` (``model.to_json()``); raises :class:`Failed` when
     the description is not of a model made from Keras's own parts, or cannot be built."""
-    keras = _keras()
+    keras = sizes.keras()
     config = parse(text, what)
     sizes.check(config, what)  # before Keras allocates anything
     try:
@@ -135,7 +135,7 @@ def _check_object(node: dict, what: str, counter: dict) -> None:
     if registered not in (None, name):
         raise Failed(f"{what} uses {name} registered as {shorten(registered, 80)!r}: the grader accepts "
                      "only Keras's own classes.")
-    if name in MODELS and module in ("keras", "keras.models", "keras.src.models.functional"):
+    if name in MODELS and module in ("keras", "keras.models", compat.FUNCTIONAL_MODULE):
         return
     if name in LAYERS and module == "keras.layers":
         counter["layers"] += 1
@@ -202,8 +202,3 @@ def load_weights(model, path) -> None:
         raise Mismatch(str(error).splitlines()[0][:300]) from None
 
 
-@cache
-def _keras():
-    from cifar10_course.environment import quiet_tensorflow
-
-    return quiet_tensorflow()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
 
 from cifar10_course.acceptance import shorten
 from grading.checker import Failed
@@ -68,15 +69,17 @@ def prediction_batch(size: Size) -> int:
     return max(1, min(LARGEST_BATCH, ACTIVATION_BUDGET_BYTES // max(1, size.activations * 4 * 2)))
 
 
-def _keras():
-    from grading.checker.safe_models import _keras as keras
+@cache
+def keras():
+    """Keras, imported quietly once (the checker's models and size estimates share it)."""
+    from cifar10_course.environment import quiet_tensorflow
 
-    return keras()
+    return quiet_tensorflow()
 
 
 def _layer(config: dict):
     """A layer made from its (checked) description, unbuilt: no weights exist yet."""
-    return _keras().saving.deserialize_keras_object(config, safe_mode=True)
+    return keras().saving.deserialize_keras_object(config, safe_mode=True)
 
 
 def _model(config: dict, given: tuple | None) -> tuple[tuple, Size]:

@@ -1,6 +1,6 @@
 """nbgrader's settings for the instructor on the hub: the course's own nbgrader_config.py, at the
 root of the instructor's copy of the course, with that root, the course id and the exchange of the
-hub (course.json beside this file, written by python -m grading.hub). The instructor's server starts
+hub (course.json beside this file, written by python hub/course_hub.py). The instructor's server starts
 in the home folder, where nbgrader would otherwise look for the course."""
 
 import json

@@ -1,5 +1,5 @@
 """nbgrader's settings for students on the hub: the course and its exchange (course.json beside
-this file, written by python -m grading.hub), and the grader's own Validate settings, so that the
+this file, written by python hub/course_hub.py), and the grader's own Validate settings, so that the
 Validate button judges a notebook as the grader will."""
 
 import json

@@ -9,6 +9,7 @@ read :data:`MODES`, so a number changes in one place only. An unknown mode is an
 from __future__ import annotations
 
 import os
+import textwrap
 from dataclasses import dataclass, field
 
 MODE_VARIABLE = "COURSE_MODE"
@@ -134,3 +135,37 @@ def run_time_report(part: str, mode: str | None = None) -> str:
     other = next(name for name in RUN_TIMES[part] if name != chosen)
     return (f"{RUN_TIMES[part][chosen]} in {chosen} mode on a 2-core CPU "
             f"({other} mode: {RUN_TIMES[part][other]})")
+
+
+NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
+
+
+def how_this_notebook_works(part: str, written_answers: bool) -> str:
+    """The second cell of every notebook, from the facts it states: what the cells are, what
+    grading adds (the grader checks in a process of its own; nothing is added to the notebook),
+    and what fast mode does for this part. ``tests/test_student_view.py`` keeps every notebook's
+    cell equal to it."""
+    fast, full = MODES["fast"], MODES["full"]
+    written = ', and cells that say "YOUR ANSWER HERE" are written answers, graded by hand' if written_answers else ""
+    trains = part in fast.parts
+    measured = ", and measures the networks your training cells saved on test images it loads itself" if trains else ""
+    work = (f"**How this notebook works.** Run the cells from top to bottom. Cells that say `# YOUR CODE HERE` "
+            f"are yours to complete{written}. Cells that start with a one-line docstring are tests: run them "
+            "to check your work. When your notebook is graded, the grader checks more than these tests, in a "
+            f"process of its own: it calls your functions again on inputs it makes afresh{measured}. Each "
+            "heading gives the points. Do not rename the functions: the grader calls them by name.")
+    if trains:
+        epochs = fast.parts[part].epochs
+        runs = (f"trains on {fast.train_per_class} images per class for {NUMBER_WORDS.get(epochs, epochs)} "
+                f"epoch{'s' if epochs != 1 else ''}, to try things out quickly; the default, `full`, uses the "
+                "whole data set and the training budget below.")
+        threshold = ("Grade thresholds depend on the mode and are printed by the accuracy tests."
+                     if full.parts[part].min_test_accuracy is not None else
+                     "This part sets no accuracy threshold: the tests check your functions, and that your code "
+                     "reports what the experiment measured, whatever it measured.")
+    else:
+        runs = (f"loads {fast.train_per_class} training and {fast.test_per_class} test images per class, to try "
+                "things out quickly; the default, `full`, loads the whole data set.")
+        threshold = ""
+    mode = " ".join(filter(None, ["`COURSE_MODE=fast` (set before starting Jupyter)", runs, threshold]))
+    return "\n\n".join(textwrap.fill(paragraph, width=100, break_on_hyphens=False) for paragraph in (work, mode))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checks import CheckFailed
+from .base_checks import CheckFailed
 from .plots import class_indices
 
 WEIGHTS_FOLDER = "trained_models"
@@ -167,7 +167,7 @@ _last_predictions: dict = {}
 def _model_key(model):
     """What identifies ``model``'s predictions: for a plain Keras model its class, architecture
     and weights (a copy rebuilt from the same weights file has the same key); else the object."""
-    from .checks import plain_keras_problem
+    from .model_checks import plain_keras_problem
 
     if plain_keras_problem(model) is not None:
         return ("object", id(model))

@@ -35,6 +35,7 @@ from pathlib import Path
 import nbformat
 
 from grading import course as c
+from grading import demo
 
 NOTEBOOKS = ("part1_data", "part2_mlp")
 FULL = {"part1_data": 7, "part2_mlp": 12}
@@ -55,6 +56,10 @@ class BadSubmission:
     forbidden: str = ""  # a phrase the student must never see
     failing: tuple | None = None  # the graded cells that must fail, every other one passing (None: not checked)
     signal: str = ""  # a phrase expected in the report's signals (for the instructor)
+    # A phrase the attack prints only once it has taken effect (its patches in place, its private
+    # names found): a red-team case whose attack an upgrade broke fails, instead of still seeing
+    # 0 points and passing while it no longer tests the defence.
+    ran: str = ""
 
 
 def _notebook(folder: Path, name: str) -> Path:
@@ -62,7 +67,7 @@ def _notebook(folder: Path, name: str) -> Path:
 
 
 def edit(folder: Path, name: str, grade_id: str, change: Callable[[str], str]) -> None:
-    c.edit_cell(_notebook(folder, name), grade_id, change)
+    demo.edit_cell(_notebook(folder, name), grade_id, change)
 
 
 def insert_after(folder: Path, name: str, grade_id: str, source: str) -> None:
@@ -169,7 +174,7 @@ CORPUS = [
                   PART1_ONLY, "visible in ../..: ['demo_snooper']", base="part1"),
     BadSubmission("demo_deleted_test", "a deleted test cell",
                   lambda f, ctx: delete_cell(f, "part1_data", "class_counts_example"), PART1_ONLY, "", base="part1"),
-    BadSubmission("demo_edited_test", "a visible test edited into `pass`, hiding a bug", lambda f, ctx: c.tamper(f),
+    BadSubmission("demo_edited_test", "a visible test edited into `pass`, hiding a bug", lambda f, ctx: demo.tamper(f),
                   {"part1_data": 4, "part2_mlp": 0}, "AssertionError", base="part1",
                   signal="edited locked cells, restored before grading: load_cifar10_values"),
     BadSubmission("demo_broken_json", "a notebook that is not valid JSON",
@@ -511,7 +516,7 @@ def _everything_passes(lines):
     return lines
 get_ipython().input_transformers_post.append(_everything_passes)
 """
-TRANSFORMED = "print('the input transformer rewrote', _transformed[0], 'test cells')"
+TRANSFORMED = "if _transformed[0]:\n    print('the input transformer rewrote', _transformed[0], 'test cells')"
 
 
 def _transformer(folder: Path, context: dict) -> None:
@@ -524,11 +529,14 @@ def _transformer(folder: Path, context: dict) -> None:
 
 
 FORGED_REPLIES = """
+import sys
 ip = get_ipython()
 kernel = ip.kernel
 def _forge(*args, **kwargs):
     parent = kernel.get_parent("shell")
     ident = kernel._get_shell_context_var(kernel._shell_parent_ident)
+    print("forging a reply")
+    sys.stdout.flush()
     kernel.session.send(kernel.shell_stream, "execute_reply",
                         {"status": "ok", "execution_count": 1, "user_expressions": {}, "payload": []},
                         parent=parent, ident=ident)
@@ -538,12 +546,14 @@ ip.events.register("pre_run_cell", _forge)
 
 SILENCED = """
 ip = get_ipython()
+import IPython.core.interactiveshell as _shell
+assert callable(type(ip)._showtraceback) and "error_in_exec" in vars(_shell.ExecutionResult)  # what it patches
 ip.showtraceback = lambda *args, **kwargs: None
 ip._showtraceback = lambda *args, **kwargs: None
 ip.set_custom_exc((BaseException,), lambda shell, etype, value, tb, tb_offset=None: None)
-import IPython.core.interactiveshell as _shell
 _shell.ExecutionResult.error_in_exec = property(lambda self: None, lambda self, value: None)
 _shell.ExecutionResult.success = property(lambda self: True)
+print("exceptions silenced")
 """
 
 SHADOWS = {
@@ -555,8 +565,12 @@ SHADOWS = {
 PATCH_WHILE_RUNNING = """
 import cifar10_course as _course
 _real = _course.check_parameter_count
+_patched = []
 def _patch(*args, **kwargs):
     _course.check_parameter_count = lambda model, expected: None
+    if not _patched:
+        _patched.append(1)
+        print("parameter check patched while cells run")
 def _restore(*args, **kwargs):
     _course.check_parameter_count = _real
 get_ipython().events.register("pre_run_cell", _patch)
@@ -573,6 +587,7 @@ def _predict(self, data, *args, **kwargs):
     return _np.eye(10)[[_answers.get(_np.asarray(image, dtype="float32").tobytes(), 0) for image in data]]
 _keras.Model.predict = _predict
 _trainer.Trainer.predict = _predict
+print("predict replaced by a lookup of the test labels")
 """
 
 READ_HIDDEN = """
@@ -798,7 +813,7 @@ def replay_table(context: dict) -> dict:
     import keras
 
     from cifar10_course.modes import MODES
-    from grading import harvest
+    from grading.protocol import harvest
 
     request = {"whole_bytes": 2**20, "sample_rows": 4, "seed": 1}
     model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(),
@@ -846,12 +861,14 @@ BLANK = {"part1_data": 0, "part2_mlp": 0}
 RED_TEAM = [
     BadSubmission("demo_rt_transformer", "a blank release with an input transformer that turns every test into "
                   "`pass` (the grader's calls are no cells: nothing rewrites them)",
-                  _transformer, BLANK, "the input transformer rewrote", base="blank"),
+                  _transformer, BLANK, "the input transformer rewrote", base="blank",
+                  ran="the input transformer rewrote"),
     BadSubmission("demo_rt_forged_replies", "a blank release that sends forged execute_reply and idle messages "
                   "through its own session before every cell",
-                  lambda f, ctx: before_everything(f, FORGED_REPLIES), BLANK, "", base="blank"),
+                  lambda f, ctx: before_everything(f, FORGED_REPLIES), BLANK, "", base="blank", ran="forging a reply"),
     BadSubmission("demo_rt_silenced", "a blank release that silences exceptions and patches ExecutionResult",
-                  lambda f, ctx: before_everything(f, SILENCED), BLANK, "not written yet", base="blank"),
+                  lambda f, ctx: before_everything(f, SILENCED), BLANK, "not written yet", base="blank",
+                  ran="exceptions silenced"),
     BadSubmission("demo_rt_shadow_modules", "the 50-unit network, with json.py, numpy.py and ipykernel_launcher.py "
                   "in the submission to stand in for the real modules",
                   lambda f, ctx: (edit(f, "part2_mlp", "build_multilayer_nn", _half_width),
@@ -861,13 +878,14 @@ RED_TEAM = [
                   "every cell and restored after it",
                   lambda f, ctx: (edit(f, "part2_mlp", "build_multilayer_nn", _half_width),
                                   before_everything(f, PATCH_WHILE_RUNNING, ("part2_mlp",))),
-                  {"part1_data": 0, "part2_mlp": 4}, "308,310", base="part2"),
+                  {"part1_data": 0, "part2_mlp": 4}, "308,310", base="part2", ran="parameter check patched"),
     BadSubmission("demo_rt_labels_as_predictions", "untrained weights, and Keras's predict replaced by a lookup of "
                   "the test labels (the kernel's own accuracy test says 1.0)",
                   lambda f, ctx: (_untrained_weights(f, ctx),
                                   insert_after(f, "part2_mlp", "train_part2", LABELS_AS_PREDICTIONS)),
                   {"part1_data": 0, "part2_mlp": 8}, "is not above the threshold", base="part2", failing=('multilayer_nn_accuracy',),
-                  signal="in the notebook"),  # its notebook printed the honest solution's accuracy
+                  signal="in the notebook",  # its notebook printed the honest solution's accuracy
+                  ran="predict replaced by a lookup of the test labels"),
     BadSubmission("demo_rt_read_hidden", "reads its notebook on disk, the hidden tests' files and /proc",
                   lambda f, ctx: insert_after(f, "part1_data", "class_counts", READ_HIDDEN.format(hidden=ctx["hidden"])),
                   PART1_ONLY, "hidden tests in the notebook: False", base="part1", forbidden="readable: True"),
@@ -898,6 +916,7 @@ RED_TEAM = [
     BadSubmission("demo_rt_replayed_table", "a blank release whose first cell puts a replay of answers recorded from a "
                   "correct solution at an earlier grading in place of the grader's helper",
                   _replayed_blank, {"part1_data": 0, "part2_mlp": 4}, "replay answered the grader", base="blank",
+                  ran="replay installed over 1 entry point",
                   failing=("load_cifar10_shapes", "load_cifar10_values", "load_cifar10_matches_data",
                            "class_counts_example", "class_counts_training_labels", "multilayer_nn_parameters",
                            "multilayer_nn_architecture", "multilayer_nn_accuracy")),
@@ -908,10 +927,12 @@ RED_TEAM = [
     BadSubmission("demo_rt_huge_answer", "the grader's helper replaced, after the loading tests, by one that answers "
                   "60 MB", lambda f, ctx: insert_after(f, "part1_data", "load_cifar10_matches_data", HUGE_ANSWER),
                   {"part1_data": 5, "part2_mlp": 0}, "too large for the grader to keep", base="part1",
+                  ran="huge answers installed over 1 entry point",
                   failing=("class_counts_example", "class_counts_training_labels")),
     BadSubmission("demo_rt_many_objects", "the grader's helper replaced by one that answers 15.6 million empty objects",
                   lambda f, ctx: insert_after(f, "part1_data", "load_cifar10_matches_data", MANY_OBJECTS),
                   {"part1_data": 5, "part2_mlp": 0}, "could not read the kernel's answer", base="part1",
+                  ran="installed over 1 entry point",
                   failing=("class_counts_example", "class_counts_training_labels")),
     BadSubmission("demo_rt_xss", "scripts in image metadata, SVG, markdown and HTML outputs, markdown cells, a grade id and "
                   "an HTML file, for the formgrader and the feedback", _hostile_pages, PART1_ONLY,

@@ -1,11 +1,11 @@
 """The course on a JupyterHub on this machine, set up and run with one command (as root).
 
-    python -m grading.hub [--root /opt/cifar10-hub] [--port 8000] [--mode full] [--setup-only]
-    python -m grading.hub --stop | --restart | --status | --backup | --add-student NAME[=Full Name]
+    python hub/course_hub.py [--root /opt/cifar10-hub] [--port 8000] [--mode full] [--setup-only]
+    python hub/course_hub.py --stop | --restart | --status | --backup | --add-student NAME[=Full Name]
 
 ``tools/hub.sh`` runs it with the course's environment. The hub runs in the background; ``--stop``
 stops everything it started (every user's server, the hub, its proxy); ``--restart`` restarts the
-hub and its proxy and leaves users' servers and kernels running; ``--add-student`` adds an account
+hub alone and leaves users' servers, kernels and the proxy running (users go on working); ``--add-student`` adds an account
 while the hub runs; ``--backup`` copies the gradebook. It follows nbgrader's documented
 JupyterHub set-up (one course, one exchange, the instructor grades from their own account) and the
 trial in ``../shared/docs/jupyterhub-notes.md``, whose pitfalls each have a line here:
@@ -60,7 +60,7 @@ from pathlib import Path
 
 from grading import course as c
 
-HUB_FILES = c.REPO / "hub"  # the templates: hub config, role configs, the hub's requirements
+HUB_FILES = Path(__file__).resolve().parent  # this folder: the templates: hub config, role configs, the hub's requirements
 DEBIAN_PYTHON = "/usr/bin/python3.11"
 PROXY_PACKAGE = "configurable-http-proxy@5.3.0"
 COURSE_FOLDER = "cifar10-course"  # in the instructor's home
@@ -109,6 +109,14 @@ class Hub:
     def token(self) -> str:
         """The hub API's token of the course's admin service (root's only)."""
         path = self.state / "admin-token"
+        if not path.exists():
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def proxy_token(self) -> str:
+        """The token between the hub and its proxy (root's only)."""
+        path = self.state / "proxy-token"
         if not path.exists():
             path.write_text(secrets.token_hex(32))
             path.chmod(0o600)
@@ -278,10 +286,10 @@ def write_config(hub: Hub) -> None:
 def setup(hub: Hub, archive: Path, password: str | None = None, reset: bool = False) -> dict[str, str]:
     """Set the hub up (again); returns the passwords of the accounts it made (or set)."""
     if os.geteuid() != 0:
-        raise SystemExit("grading.hub: run as root (it creates users and starts their servers as them)")
+        raise SystemExit("hub: run as root (it creates users and starts their servers as them)")
     for tool in ("useradd", "chpasswd", "npm", DEBIAN_PYTHON):
         if shutil.which(tool) is None:
-            raise SystemExit(f"grading.hub: {tool} is missing (Debian/Ubuntu: apt-get install "
+            raise SystemExit(f"hub: {tool} is missing (Debian/Ubuntu: apt-get install "
                              + {"npm": "npm", DEBIAN_PYTHON: "python3.11-venv"}.get(tool, "passwd") + ")")
     protected = protect_checkout()
     if protected:
@@ -317,19 +325,38 @@ def add_to_gradebook(hub: Hub, students: list[str]) -> None:
         json.dumps(names), cwd=hub.course, env={"PATH": f"{hub.venv / 'bin'}:/usr/bin:/bin", "HOME": str(hub.course)})
 
 
-def running(hub: Hub) -> int | None:
-    """The pid of the hub this set-up started, if it runs."""
+def running(hub: Hub, name: str = "jupyterhub") -> int | None:
+    """The pid of the hub (or, with ``name="proxy"``, of its proxy) this set-up started, if it runs."""
     try:
-        pid = int((hub.state / "jupyterhub.pid").read_text())
+        pid = int((hub.state / f"{name}.pid").read_text())
         os.kill(pid, 0)
     except (OSError, ValueError):
         return None
-    return pid if "jupyterhub" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace") else None
+    command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    return pid if ("jupyterhub" if name == "jupyterhub" else "configurable-http-proxy") in command else None
+
+
+def start_proxy(hub: Hub) -> int:
+    """Start the proxy in the background, unless it runs: a process of its own, so that it goes on
+    routing users to their servers while the hub restarts (students see no "server unavailable")."""
+    pid = running(hub, "proxy")
+    if pid is not None:
+        return pid
+    env = {**os.environ, "CONFIGPROXY_AUTH_TOKEN": hub.proxy_token()}
+    command = [str(hub.path / "proxy/node_modules/.bin/configurable-http-proxy"), "--ip", hub.ip, "--port", str(hub.port),
+               "--api-ip", "127.0.0.1", "--api-port", str(hub.port + 2), "--default-target",
+               f"http://127.0.0.1:{hub.port + 1}", "--error-target", f"http://127.0.0.1:{hub.port + 1}/hub/error"]
+    with open(hub.state / "proxy.log", "a") as log:
+        process = subprocess.Popen(command, cwd=hub.state, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    (hub.state / "proxy.pid").write_text(str(process.pid))
+    return process.pid
 
 
 def start(hub: Hub) -> int:
-    """Start the hub in the background (as root, in ``ROOT/state``, its log in ``hub.log``), unless
-    it runs already; returns its pid once it answers."""
+    """Start the proxy and the hub in the background (as root, in ``ROOT/state``, their logs in
+    ``proxy.log`` and ``hub.log``), unless they run already; returns the hub's pid once it answers."""
+    start_proxy(hub)
     pid = running(hub)
     if pid is not None:
         return pid
@@ -342,13 +369,13 @@ def start(hub: Hub) -> int:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"grading.hub: the hub stopped at once; see {hub.state / 'hub.log'}")
+            raise SystemExit(f"hub: the hub stopped at once; see {hub.state / 'hub.log'}")
         try:
             urllib.request.urlopen(f"{hub.url}/hub/api", timeout=2)
             return process.pid
         except OSError:
             time.sleep(0.5)
-    raise SystemExit(f"grading.hub: the hub did not answer within 2 minutes; see {hub.state / 'hub.log'}")
+    raise SystemExit(f"hub: the hub did not answer within 2 minutes; see {hub.state / 'hub.log'}")
 
 
 def api(hub: Hub, method: str, path: str) -> dict | None:
@@ -361,10 +388,13 @@ def api(hub: Hub, method: str, path: str) -> dict | None:
 
 
 def stop(hub: Hub, servers: bool = True) -> None:
-    """Stop the hub and its proxy; with ``servers``, every user's server first (``--stop``),
-    without (``--restart``), they go on running and the next hub finds them."""
+    """With ``servers`` (``--stop``): every user's server, the hub, then its proxy. Without
+    (``--restart``): the hub alone; users' servers go on running, the proxy goes on routing to
+    them, and the next hub finds them."""
     pid = running(hub)
     if pid is None:
+        if servers:
+            _stop_proxy(hub)
         return
     if servers:
         for user in api(hub, "GET", "/users") or []:
@@ -380,12 +410,16 @@ def stop(hub: Hub, servers: bool = True) -> None:
     deadline = time.monotonic() + STOP_SECONDS
     while time.monotonic() < deadline and running(hub) == pid:
         time.sleep(0.2)
-    proxy = hub.state / "proxy.pid"  # the hub stops its proxy; one it left behind goes too
-    try:
-        os.kill(int(proxy.read_text()), signal.SIGTERM)
-    except (OSError, ValueError):
-        pass
     (hub.state / "jupyterhub.pid").unlink(missing_ok=True)
+    if servers:
+        _stop_proxy(hub)
+
+
+def _stop_proxy(hub: Hub) -> None:
+    pid = running(hub, "proxy")
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+    (hub.state / "proxy.pid").unlink(missing_ok=True)
 
 
 def add_student(hub: Hub, user: str, name: str = "", password: str | None = None) -> str:
@@ -427,7 +461,7 @@ def backup(hub: Hub) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grading.hub", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python hub/course_hub.py", description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=Hub.root, help="where the hub's files go (default: %(default)s)")
     parser.add_argument("--port", type=int, default=Hub.port)
     parser.add_argument("--ip", default=Hub.ip, help="address to listen on (default: %(default)s, this machine only)")
@@ -446,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--setup-only", action="store_true", help="set up, do not start the hub")
     actions = parser.add_mutually_exclusive_group()
     actions.add_argument("--stop", action="store_true", help="stop every user's server, the hub and its proxy")
-    actions.add_argument("--restart", action="store_true", help="restart the hub and its proxy; users' servers go on")
+    actions.add_argument("--restart", action="store_true", help="restart the hub; users' servers and the proxy go on")
     actions.add_argument("--status", action="store_true", help="say whether the hub runs, and where")
     actions.add_argument("--add-student", metavar="NAME[=Full Name]", help="add a student while the hub runs")
     actions.add_argument("--backup", action="store_true", help="copy the course's gradebook to ROOT/backups")
@@ -454,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     root = str(Path(args.root).resolve())
     if args.stop or args.restart or args.status or args.add_student or args.backup:
         if not (Path(root) / "hub.json").exists():
-            raise SystemExit(f"grading.hub: no hub set up in {root}")
+            raise SystemExit(f"hub: no hub set up in {root}")
         hub = Hub.load(root)
         if args.status:
             pid = running(hub)
@@ -477,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
               student_memory_mb=args.student_memory, student_cpus=args.student_cpus)
     archive = os.environ.get("CIFAR10_PATH")
     if not archive or not Path(archive).is_file():
-        raise SystemExit("grading.hub: set CIFAR10_PATH to the cifar-10-python.tar.gz to serve (tools/hub.sh does)")
+        raise SystemExit("hub: set CIFAR10_PATH to the cifar-10-python.tar.gz to serve (tools/hub.sh does)")
     if running(hub) is not None:
         stop(hub, servers=False)  # set up again: the hub restarts with the new settings, servers go on
     passwords = setup(hub, Path(archive), args.password, reset=args.reset)

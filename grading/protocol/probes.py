@@ -1,6 +1,6 @@
 """What a graded test asks of the student's kernel: probes, as plain data.
 
-A probe names a student's function and how to call it (see :mod:`grading.harvest`, which answers
+A probe names a student's function and how to call it (see :mod:`grading.protocol.harvest`, which answers
 probes inside the kernel). The tests of :mod:`grading.checker` declare the probes they need; the
 executor sends them into the kernel after the test's cell and keeps the answers beside the
 probes it sent, so the checker always knows what was asked, from the grader's own copy.
@@ -8,27 +8,12 @@ probes it sent, so the checker always knows what was asked, from the grader's ow
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import zlib
 
 import numpy as np
 
-
-def encode_value(value):
-    """A trusted value (array, number, string, list, tuple) as JSON-ready data for a probe."""
-    if isinstance(value, (np.ndarray, np.generic)):
-        buffer = io.BytesIO()
-        np.save(buffer, np.asarray(value), allow_pickle=False)
-        return {"__ndarray__": base64.b64encode(buffer.getvalue()).decode()}
-    if isinstance(value, float):
-        return {"__float__": repr(value)}
-    if isinstance(value, tuple):
-        return {"__tuple__": [encode_value(item) for item in value]}
-    if isinstance(value, list):
-        return {"__list__": [encode_value(item) for item in value]}
-    return value
+from grading.protocol.codec import encode
 
 
 class Fresh:
@@ -58,7 +43,7 @@ def fresh_value(seed: int, probe: dict) -> int:
 
 def value(item) -> dict:
     """An argument given as it is."""
-    return {"value": encode_value(item)}
+    return {"value": encode(item)}
 
 
 def data(name: str) -> dict:

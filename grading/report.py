@@ -1,0 +1,101 @@
+"""What grading leaves in the course folder besides nbgrader's own: a receipt per submission
+(the fingerprint of the files graded, the outcome, the hand grades kept, the weights' digests) in
+:data:`RECEIPTS`, by which a later run skips a submission whose files have not changed; and
+``grading_report.csv`` (:data:`REPORT`), one row of telemetry, notes and signals per submission.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+from grading import course as c
+from grading import signals, staging
+
+WORK = ".grading"  # the grader's own folder in the course: staged copies and receipts
+STAGED = f"{WORK}/staged"
+RECEIPTS = f"{WORK}/receipts"
+REPORT = "grading_report.csv"
+
+
+
+@dataclass
+class Outcome:
+    """What grading one submission did: one row of the report."""
+
+    student: str
+    status: str  # "graded", "unchanged" (skipped: graded before, files the same) or "failed"
+    seconds: float = 0.0
+    peak_memory_mb: float = 0.0  # kernels, checker and the grading process together
+    grader_memory_mb: float = 0.0  # the grading process (nbgrader) alone: it reads every answer of the kernels
+    attempts: int = 0
+    cell_timeouts: int = 0
+    kernel_deaths: int = 0
+    sandbox_violations: str = ""  # e.g. "memory limit x1; refused forks x12; output truncated x1"
+    notes: str = ""  # what the student should be told beyond the feedback (e.g. an unreadable notebook)
+    signals: str = ""  # what the instructor should look at, never a score (see grading/signals.py)
+    reason: str = ""  # why grading failed
+
+
+def submitted(course: Path) -> list[str]:
+    """Students with a submission of the assignment in ``submitted/``, sorted."""
+    return sorted(p.parent.name for p in (course / "submitted").glob(f"*/{c.ASSIGNMENT}") if p.is_dir())
+
+
+def receipt_path(course: Path, student: str) -> Path:
+    return course / RECEIPTS / f"{student}.json"
+
+
+def last_grading(course: Path, student: str) -> dict | None:
+    """The receipt of the last grading of this submission (its outcome and notes), if its files
+    have not changed since."""
+    found = read_receipt(course, student)
+    if not found or found.get("fingerprint") != staging.fingerprint(course / "submitted" / student / c.ASSIGNMENT):
+        return None
+    return found
+
+
+def read_receipt(course: Path, student: str) -> dict:
+    """The receipt of the submission's last grading, whatever its files are now (empty if none)."""
+    try:
+        found = json.loads(receipt_path(course, student).read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+# Notes for the student, one per line in the report (a note may hold "; " itself).
+NOTES_SEPARATOR = "\n"
+
+
+def not_graded_again(earlier: dict) -> Outcome:
+    """The report's row for a submission unchanged since its last grading (``earlier``, its receipt)."""
+    outcome = earlier["outcome"]
+    if outcome["status"] == "failed":
+        return Outcome(**{**outcome, "reason": outcome["reason"]
+                          + " (not graded again: unchanged since; --retry-failed grades it again)"})
+    return Outcome(**{**outcome, "status": "unchanged"})
+
+
+def with_class_signals(course: Path, outcomes: list[Outcome]) -> list[Outcome]:
+    """``outcomes`` with the signals that compare students (identical weights files) added, from the
+    receipts of every submission graded so far."""
+    found = {}
+    for student in submitted(course):
+        try:
+            found[student] = json.loads(receipt_path(course, student).read_text()).get("digests") or {}
+        except (OSError, ValueError):
+            pass
+    shared = signals.shared_weights(found)
+    return [replace(outcome, signals="; ".join(filter(None, [outcome.signals, *shared.get(outcome.student, [])])))
+            for outcome in outcomes]
+
+
+def write_report(path: Path, outcomes: list[Outcome]) -> None:
+    """The telemetry of every submission as CSV, one row each."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(Outcome)])
+        writer.writeheader()
+        writer.writerows(asdict(outcome) for outcome in outcomes)
