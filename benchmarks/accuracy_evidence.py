@@ -26,7 +26,7 @@ from grading import course as c
 PARTS = ("part2_mlp", "part3_cnn", "part4_binary", "part5_deeper")
 # The line cifar10_course's accuracy checks show (cifar10_course.accuracy_checks.accuracy_line), as
 # text or as a display output's text/plain: the accuracy, then the model's name.
-PRINTED = re.compile(r"Test accuracy: ([0-9.]+) on [0-9,]+ test images \(([\w/]+);")
+PRINTED = re.compile(r"Test accuracy: ([0-9.]+) on [0-9,]+ test images \(([\w/]+)[:;]")
 
 
 def accuracies(folder: Path, parts) -> dict[str, float]:

@@ -2,7 +2,7 @@
 
 ``COURSE_MODE=full`` (the default) gives the training budgets of the original assignment and
 measures accuracy on all 10,000 test images. ``COURSE_MODE=fast`` trains on small stratified
-subsets for one or two epochs, for CI, tests and quick checks. Notebooks, tests and the grader all
+subsets for a few epochs, for CI, tests and quick checks. Notebooks, tests and the grader all
 read :data:`MODES`, so a number changes in one place only. An unknown mode is an error.
 """
 
@@ -66,14 +66,15 @@ MODES: dict[str, Mode] = {
     # SGD at 0.01 needs updates more than images, and 188 updates of 32 left the CNNs at chance
     # (0.175 for ten classes, 0.600 = always "animal" for Part 4), 750 updates of 8 reach about
     # 0.20 and 0.78 in the same time. Thresholds sit above chance (0.10; 0.60 in Part 4) and
-    # below the lowest accuracy of repeated runs (benchmarks/accuracy_evidence.py).
+    # below the lowest accuracy of repeated runs (benchmarks/accuracy_evidence.py). The CNN gets
+    # four epochs: with two, 2 of 16 seeds stayed under 0.15 (0.116, 0.148; CI met one of them).
     "fast": Mode(
         name="fast",
         train_per_class=300,
         test_per_class=100,
         parts={
             "part2_mlp": PartBudget(epochs=2, batch_size=8, min_test_accuracy=0.20),
-            "part3_cnn": PartBudget(epochs=2, batch_size=8, min_test_accuracy=0.15),
+            "part3_cnn": PartBudget(epochs=4, batch_size=8, min_test_accuracy=0.15),
             "part4_binary": PartBudget(epochs=2, batch_size=8, min_test_accuracy=0.65),
             "part5_deeper": PartBudget(epochs=2, batch_size=16, min_test_accuracy=0.18,
                                        validation_split=0.2),
