@@ -1,39 +1,53 @@
-"""Autograding one full-mode submission, against re-running its notebooks with training.
+"""Grading one six-part full-mode submission: where the time goes, against the compute floor.
 
-Usage: CIFAR10_PATH=... .venv/bin/python benchmarks/bench_grading.py [--capped-steps 25] [--no-retraining]
+Usage: CIFAR10_PATH=... .venv/bin/python benchmarks/bench_grading.py [--retraining] [--capped-steps 25]
+                          [--submission FOLDER]
 
-1. Runs the solution notebooks once in fast mode, to get a submission with trained weights. The
-   weights have the full-mode shapes; they are only less accurate, so the accuracy tests fail,
-   which changes nothing of the work timed (the same predictions on all 10,000 test images).
-2. Times the grading of that submission with COURSE_MODE=full, twice: in a course of Parts 1-4
-   only (the goal of at most 60 s was set for those), and with every part. Each is graded once
-   untimed first, so that caches are warm as on an instructor's machine. Two ways: plain ``nbgrader
-   autograde``, and ``python -m grading grade`` (one worker, in the sandbox where this machine can
-   set it up), which is how an instructor grades a class.
-3. Times a full-mode run of the same notebooks with training capped at ``--capped-steps`` batches
-   per epoch (KERAS_MAX_STEPS_PER_EPOCH), and extrapolates each training cell (grade id
-   ``train_part...``) to the batches per epoch of its part's full budget; the other cells count as
-   measured. That is what grading would cost if it re-executed the notebooks.
+1. Runs the solution notebooks once in fast mode, for a submission with trained weights (or takes
+   ``--submission``, a folder where they have run). The weights have the full-mode shapes; they are
+   only less accurate, which changes nothing of the work timed: every full-mode prediction runs on
+   all 10,000 test images.
+2. Grades it as an instructor grades a class, ``python -m grading grade`` with one worker, in the
+   sandbox where this machine can set it up, with COURSE_MODE=full: once untimed (caches warm, as
+   on an instructor's machine), then timed. Prints the grading's own breakdown by phase
+   (grading.report.PHASES: staging, kernel starts, first cells (imports), student cells, test
+   cells, probes, the checker's start, rebuilds, predictions and the rest, nbgrader's own steps).
+3. Measures the floor in the same run: one warm Python process that imports TensorFlow once, loads
+   the test images and predicts them with all 8 networks (built by the solution's own functions,
+   with the submission's weights), timed piece by piece.
+4. With ``--retraining``: times a full-mode run of the same notebooks with training capped at
+   ``--capped-steps`` batches per epoch (KERAS_MAX_STEPS_PER_EPOCH) and extrapolates each training
+   cell to its part's full budget: what grading would cost if it re-executed the notebooks.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import json
 import math
 import os
 import platform
+import subprocess
+import sys
 import tempfile
 import time
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import nbformat
 
 from cifar10_course.modes import MODES
 from grading import course as c
+from grading.report import PHASES, read_phases
 
-FIRST_FOUR = c.NOTEBOOKS[:4]
 FULL_TRAINING_IMAGES = 50_000  # Part 6's reduced set has 45,500: its estimate is a little high.
+# The networks a graded submission holds: each trained model's build function (the grader predicts
+# the test images with every one of them).
+BUILD_FUNCTIONS = {"part2_mlp": "build_multilayer_nn", "part3_cnn": "build_convolution_nn",
+                   "part4_binary": "build_binary_classifier", "part5_deeper/plain": "build_deeper_nn",
+                   "part5_deeper/augmented": "build_augmented_nn", "part6_bias/balanced": "build_small_cnn",
+                   "part6_bias/undersampled": "build_small_cnn", "part6_bias/rebalanced": "build_small_cnn"}
 
 
 def cell_seconds(cell) -> float:
@@ -51,73 +65,142 @@ def full_steps_per_epoch(notebook: str) -> int:
     return math.ceil(FULL_TRAINING_IMAGES * (1 - budget.validation_split) / budget.batch_size)
 
 
-def timed_autograde(root: Path, submission: Path, notebooks, data: dict) -> tuple[float, float]:
-    """Seconds of one warm plain ``nbgrader autograde`` and of one warm ``grade_all`` (one worker,
-    sandboxed where possible) in a new course holding only ``notebooks``."""
+def timed_grading(root: Path, submission: Path, data: dict) -> tuple[float, dict[str, float], bool]:
+    """Seconds of one warm ``grade_all`` (one worker, sandboxed where possible) of ``submission``
+    in a new six-part course, its phases, and whether it ran in the sandbox."""
     from grading import parallel, sandbox
 
-    course = c.new_course(root, notebooks)
+    course = c.new_course(root)
     c.generate_release(course)
     c.submit(course, "demo_bench", submission)
     env = {**data, "COURSE_MODE": "full"}
-    c.autograde_unsandboxed(course, ["demo_bench"], env)  # Warms every cache once.
-    start = time.perf_counter()
-    c.autograde_unsandboxed(course, ["demo_bench"], env)
-    plain = time.perf_counter() - start
     sandboxed = not sandbox.problems()
     for _ in range(2):  # warm, then timed
         start = time.perf_counter()
         (outcome,) = parallel.grade_all(course, env, workers=1, students=["demo_bench"], force=True,
                                         progress=False, sandbox=sandboxed)
-        graded = time.perf_counter() - start
+        seconds = time.perf_counter() - start
     assert outcome.status == "graded", outcome.reason
-    return plain, graded
+    return seconds, read_phases(outcome.phases), sandboxed
+
+
+def definitions(notebook: Path) -> str:
+    """The imports and function definitions of a notebook's code cells, in order."""
+    kept = []
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        kept += [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef))]
+    return "\n".join(kept)
+
+
+def floor(submission: Path) -> dict[str, float]:
+    """The floor, in this process (run it in a fresh one): import TensorFlow, load the full test
+    set, build each network with the solution's function and the submission's weights, predict."""
+    seconds = {}
+    start = time.perf_counter()
+    import keras  # noqa: F401  (imports TensorFlow)
+
+    seconds["import TensorFlow and Keras"] = time.perf_counter() - start
+    from cifar10_course.data import load_course_test_data
+    from cifar10_course.training import weights_path
+    from grading.checker import safe_models
+
+    start = time.perf_counter()
+    x_test, _ = load_course_test_data("full")
+    seconds["load the 10,000 test images"] = time.perf_counter() - start
+    source = c.REPO / "source" / c.ASSIGNMENT
+    sys.path.insert(0, str(source))
+    namespaces: dict[str, dict] = {}
+    for name, function in BUILD_FUNCTIONS.items():
+        part, _, variant = name.partition("/")
+        if part not in namespaces:
+            namespaces[part] = {"keras": keras}  # as the notebooks' first cell names it
+            exec(definitions(source / f"{part}.ipynb"), namespaces[part])  # the instructor's own notebook
+        start = time.perf_counter()
+        model = namespaces[part][function]()
+        model.load_weights(submission / weights_path(part, variant or None))
+        built = time.perf_counter() - start
+        start = time.perf_counter()
+        model.predict(x_test, batch_size=safe_models.prediction_batch(model.to_json()), verbose=0)
+        seconds[f"predict {name}"] = time.perf_counter() - start
+        seconds["build the networks, load weights"] = seconds.get("build the networks, load weights", 0.0) + built
+    return seconds
+
+
+def measured_floor(submission: Path) -> dict[str, float]:
+    """:func:`floor` in a new process (nothing imported or cached before), as it prints it."""
+    result = subprocess.run([sys.executable, __file__, "--floor-of", str(submission)], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(c.REPO / "source" / c.ASSIGNMENT),
+                                                                              str(c.REPO)])}, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def retraining_estimate(scratch: Path, data: dict, capped_steps: int) -> list[tuple[str, float, float, float]]:
+    """Per notebook: the capped run's seconds, its training cells' seconds, the extrapolated full run."""
+    capped = c.copy_clean(c.REPO / "source" / c.ASSIGNMENT, scratch / "capped")
+    c.execute_notebooks(capped, {**data, "COURSE_MODE": "full", "KERAS_MAX_STEPS_PER_EPOCH": str(capped_steps)})
+    rows = []
+    for name in c.NOTEBOOKS:
+        cells = nbformat.read(capped / f"{name}.ipynb", as_version=4).cells
+        total = sum(cell_seconds(cell) for cell in cells)
+        training = sum(cell_seconds(cell) for cell in cells
+                       if cell.metadata.get("nbgrader", {}).get("grade_id", "").startswith("train_part"))
+        steps = full_steps_per_epoch(name) if training else capped_steps
+        rows.append((name, total, training, total - training + training * steps / capped_steps))
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--submission", type=Path, help="a folder where the solution notebooks have run")
+    parser.add_argument("--retraining", action="store_true", help="also estimate re-executing with training")
     parser.add_argument("--capped-steps", type=int, default=25)
-    parser.add_argument("--no-retraining", action="store_true", help="skip step 3 (the capped full-mode run)")
+    parser.add_argument("--floor-of", type=Path, help=argparse.SUPPRESS)  # the floor's own process
     args = parser.parse_args()
+    if args.floor_of:
+        print(json.dumps(floor(args.floor_of)))
+        return
     data = {"CIFAR10_PATH": os.environ.get("CIFAR10_PATH", "")}
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs")
+    print(f"{date.today()}, {platform.machine()}, {os.cpu_count()} CPUs")
 
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as scratch:
         scratch = Path(scratch)
-        work = c.copy_clean(c.REPO / "source" / c.ASSIGNMENT, scratch / "work")
-        print("1. Training the solution in fast mode for a submission with weights:")
-        c.execute_notebooks(work, {**data, "COURSE_MODE": "fast"})
+        work = args.submission
+        if work is None:
+            work = c.copy_clean(c.REPO / "source" / c.ASSIGNMENT, scratch / "work")
+            print("1. Training the solution in fast mode for a submission with weights:", flush=True)
+            c.execute_notebooks(work, {**data, "COURSE_MODE": "fast"})
+        print("2. Grading it in full mode, one worker (warm, then timed) ...", flush=True)
+        total, phases, sandboxed = timed_grading(scratch / "course", work, data)
+        print("3. The floor, in a process of its own ...", flush=True)
+        floor_seconds = measured_floor(work)
+        rows = retraining_estimate(scratch, data, args.capped_steps) if args.retraining else []
 
-        print("2. Autograding it in full mode, Parts 1-4, then every part ...", flush=True)
-        grading_four = timed_autograde(scratch / "course-four", work, FIRST_FOUR, data)
-        grading_all = timed_autograde(scratch / "course-all", work, c.NOTEBOOKS, data)
-
-        rows = []
-        if not args.no_retraining:
-            print(f"3. Running the notebooks in full mode with training capped at {args.capped_steps} steps per epoch:")
-            capped = c.copy_clean(c.REPO / "source" / c.ASSIGNMENT, scratch / "capped")
-            c.execute_notebooks(capped, {**data, "COURSE_MODE": "full",
-                                         "KERAS_MAX_STEPS_PER_EPOCH": str(args.capped_steps)})
-        for name in c.NOTEBOOKS if not args.no_retraining else ():
-            cells = nbformat.read(capped / f"{name}.ipynb", as_version=4).cells
-            total = sum(cell_seconds(cell) for cell in cells)
-            training = sum(cell_seconds(cell) for cell in cells
-                           if cell.metadata.get("nbgrader", {}).get("grade_id", "").startswith("train_part"))
-            steps = full_steps_per_epoch(name) if training else args.capped_steps
-            rows.append((name, total, training, total - training + training * steps / args.capped_steps))
-
-    print(f"\n{'notebook':<14}{'capped run s':>14}{'training s':>12}{'full retrain s (extrapolated)':>32}")
-    for name, total, training, estimate in rows:
-        print(f"{name:<14}{total:>14.1f}{training:>12.1f}{estimate:>32.0f}")
-    for label, notebooks, (grading, graded) in (("Parts 1-4", FIRST_FOUR, grading_four),
-                                                ("every part", c.NOTEBOOKS, grading_all)):
-        goal = f" (goal: at most 60 s: {'met' if grading <= 60 else 'NOT met'})" if notebooks == FIRST_FOUR else ""
-        print(f"\n{label}: autograde of one full-mode submission {grading:.1f} s{goal}; "
-              f"python -m grading grade (one worker) {graded:.1f} s")
-        if rows:
-            retraining = sum(estimate for name, _, _, estimate in rows if name in notebooks)
-            print(f"  re-executing the same notebooks with training (extrapolated): {retraining:.0f} s "
-                  f"= {retraining / 3600:.1f} h; grading from saved weights is {retraining / grading:.0f}x faster")
+    print(f"\nGrading one six-part full-mode submission, python -m grading grade, one worker"
+          f"{', sandboxed' if sandboxed else ', NOT sandboxed (this machine cannot set the sandbox up)'}:")
+    for phase in PHASES:
+        print(f"  {phase:<34}{phases.get(phase, 0.0):>7.1f} s")
+    accounted = sum(phases.values())
+    print(f"  {'workers, gradebook, report (rest)':<34}{max(0.0, total - accounted):>7.1f} s")
+    print(f"  {'total':<34}{total:>7.1f} s")
+    floor_total = sum(floor_seconds.values())
+    print("\nThe floor: one warm process, TensorFlow imported once, 8 networks predicting 10,000 test images:")
+    for name, seconds in floor_seconds.items():
+        print(f"  {name:<34}{seconds:>7.2f} s")
+    print(f"  {'total':<34}{floor_total:>7.2f} s")
+    print(f"\nGrading / floor: {total / floor_total:.1f}x (goal: at most 2x; stretch: grading in 20 s)")
+    if rows:
+        print(f"\n{'notebook':<14}{'capped run s':>14}{'training s':>12}{'full retrain s (extrapolated)':>32}")
+        for name, seconds, training, estimate in rows:
+            print(f"{name:<14}{seconds:>14.1f}{training:>12.1f}{estimate:>32.0f}")
+        retraining = sum(estimate for *_, estimate in rows)
+        print(f"Re-executing the notebooks with training (extrapolated): {retraining:.0f} s = {retraining / 3600:.1f} h; "
+              f"grading from saved weights is {retraining / total:.0f}x faster")
 
 
 if __name__ == "__main__":

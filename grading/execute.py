@@ -38,6 +38,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from jupyter_core.utils import run_sync
@@ -145,12 +146,17 @@ class GuardedExecute(Execute):
         self.kept_output_bytes, self.output_truncated = 0, False
         deadline = time.monotonic() + self.notebook_budget
         stopped, self.restarts = None, 0
+        self.seconds = Counter()  # where the notebook's time went, for the grading's breakdown
+        first_cell = True
         self._start_kernel()
         try:
             for index, cell in enumerate(self.nb.cells):
                 if cell.cell_type != "code" or not cell.source.strip():
                     continue
                 grade_id = cell.metadata.get("nbgrader", {}).get("grade_id") if is_test(cell) else None
+                # The notebooks' first cell imports the course's package and TensorFlow.
+                phase = "test cells" if grade_id is not None else "first cells" if first_cell else "student cells"
+                first_cell = False
                 if stopped is None and time.monotonic() > deadline:
                     stopped = (f"the notebook used up its time budget of {self.notebook_budget} s, so this "
                                "cell and the ones after it did not run")
@@ -161,6 +167,7 @@ class GuardedExecute(Execute):
                     continue
                 if grade_id is None:
                     self.fresh.clear()
+                started = time.perf_counter()
                 try:
                     self.preprocess_cell(cell, resources, index)
                 except Exception as error:  # whatever ended the kernel, the notebook goes on
@@ -175,10 +182,15 @@ class GuardedExecute(Execute):
                         f"the kernel died {self.restarts + 1} times in this notebook, so the cells after the last "
                         "death did not run")
                     continue
+                finally:
+                    self.seconds[phase] += time.perf_counter() - started
                 if grade_id is not None:
+                    started = time.perf_counter()
                     stopped = self._harvest(grade_id, deadline)
+                    self.seconds["probes"] += time.perf_counter() - started
         finally:
             self._stop_kernel()
+            self._record("phases", seconds={name: round(value, 3) for name, value in self.seconds.items()})
         self.set_widgets_metadata()
         records = records_folder() / f"{self.notebook_name}-{secrets.token_hex(4)}.json"
         write_records(records, self.records)
@@ -188,6 +200,13 @@ class GuardedExecute(Execute):
     # -- kernels ------------------------------------------------------------------------------
 
     def _start_kernel(self) -> None:
+        started = time.perf_counter()
+        try:
+            self._start_kernel_and_harvest()
+        finally:
+            self.seconds["kernel starts"] += time.perf_counter() - started
+
+    def _start_kernel_and_harvest(self) -> None:
         self.km = self.create_kernel_manager()
         # What a kernel writes to its own stdout and stderr (not to the notebook) is nobody's to read.
         self.start_new_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -170,7 +170,7 @@ def _data_paths(env: dict) -> list[str]:
     if env.get("CIFAR10_PATH"):
         paths.append(env["CIFAR10_PATH"])
         try:
-            data.load_cifar10_arrays(env["CIFAR10_PATH"])
+            data.prepare_cache(env["CIFAR10_PATH"])  # the scaled images too, which full-mode kernels map
         except Exception:  # a broken copy: the notebooks say so in their own output
             pass
     return paths

@@ -37,6 +37,7 @@ class Outcome:
     notes: str = ""  # what the student should be told beyond the feedback (e.g. an unreadable notebook)
     signals: str = ""  # what the instructor should look at, never a score (see grading/signals.py)
     reason: str = ""  # why grading failed
+    phases: str = ""  # where the seconds went: "staging 0.2; kernel starts 9.1; ..." (see phase_summary)
 
 
 def submitted(course: Path) -> list[str]:
@@ -91,6 +92,42 @@ def with_class_signals(course: Path, outcomes: list[Outcome]) -> list[Outcome]:
     shared = signals.shared_weights(found)
     return [replace(outcome, signals="; ".join(filter(None, [outcome.signals, *shared.get(outcome.student, [])])))
             for outcome in outcomes]
+
+
+# The phases of one submission's grading, in the order they happen (benchmarks/bench_grading.py
+# prints them). The grading process times its kernels' work (grading.execute), the checker's
+# (grading.verdicts, from the checker's own figures) and staging; nbgrader's own steps are the rest
+# of the nbgrader process's time.
+PHASES = ("staging", "kernel starts", "first cells", "student cells", "test cells", "probes", "checker start",
+          "checker rebuilds", "checker predictions", "checker other", "nbgrader's own steps")
+
+
+def phase_seconds(events: list[dict], staging_seconds: float, nbgrader_seconds: float) -> dict[str, float]:
+    """Seconds by phase (:data:`PHASES`) from the grading's ``phases`` events."""
+    found = dict.fromkeys(PHASES, 0.0)
+    found["staging"] = staging_seconds
+    for event in events:
+        if event.get("event") == "phases" and isinstance(event.get("seconds"), dict):
+            for phase, seconds in event["seconds"].items():
+                if phase in found and isinstance(seconds, (int, float)):
+                    found[phase] += seconds
+    timed = sum(seconds for phase, seconds in found.items() if phase != "staging")
+    found["nbgrader's own steps"] = max(0.0, nbgrader_seconds - timed)
+    return found
+
+
+def phase_summary(seconds: dict[str, float]) -> str:
+    """``seconds`` as one line of the report: "staging 0.2; kernel starts 9.1; ..."."""
+    return "; ".join(f"{phase} {value:.1f}" for phase, value in seconds.items() if value >= 0.05)
+
+
+def read_phases(summary: str) -> dict[str, float]:
+    """The seconds by phase of a :func:`phase_summary` line."""
+    found = {}
+    for part in filter(None, (piece.strip() for piece in summary.split(";"))):
+        phase, _, value = part.rpartition(" ")
+        found[phase] = float(value)
+    return found
 
 
 def write_report(path: Path, outcomes: list[Outcome]) -> None:

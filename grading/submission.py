@@ -42,7 +42,8 @@ from grading import sandbox as sb
 from grading import signals, staging
 from grading.protocol.records import EVENTS_ENV, RECORDS_ENV, read_events
 from grading.protocol.results import PREPARE_ENV, RESULT_ENV, prepare_request, read_result
-from grading.report import NOTES_SEPARATOR, STAGED, WORK, Outcome, read_receipt, receipt_path
+from grading.report import (NOTES_SEPARATOR, STAGED, WORK, Outcome, phase_seconds, phase_summary, read_receipt,
+                            receipt_path)
 
 SQLITE_WAIT_SECONDS = 300
 
@@ -90,8 +91,10 @@ def grade_one(course: str, student: str, settings: Settings) -> dict:
     groups: dict[str, sb.Bounds] = {}
     mounts = None
     try:
+        staging_start = time.perf_counter()
         files = staging.fingerprint(submission)  # as last_grading() computes it for the receipt
         notes = staging.stage(submission, staged)
+        staging_seconds = time.perf_counter() - staging_start
         expected = sorted(path.stem for path in (course_path / "source" / c.ASSIGNMENT).glob("*.ipynb"))
         env = {**settings.env, EVENTS_ENV: str(work / "events.jsonl"), RECORDS_ENV: str(work / "records"),
                RESULT_ENV: str(work / "result.json")}
@@ -152,7 +155,8 @@ def grade_one(course: str, student: str, settings: Settings) -> dict:
                       notes=NOTES_SEPARATOR.join(notes + list(prepared.get("notes") or []) + student_notes(events)),
                       signals="; ".join(signals.from_events(events, prepared.get("shown") or {}, *settings.thresholds)
                                         + signals.restored_cells(result.get("restored") or [])
-                                        + list(prepared.get("grader_notes") or [])))
+                                        + list(prepared.get("grader_notes") or [])),
+                      phases=phase_summary(phase_seconds(events, staging_seconds, seconds)))
     if over_budget:
         outcome.reason = f"grading stopped after {settings.budget_seconds} s, the time budget of a submission"
     elif grader_killed:

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 from nbformat.notebooknode import NotebookNode
@@ -51,6 +52,8 @@ class Checker:
         self.mode, self.data = mode, data
         self.process = None
         self.workdir = None
+        self.spawned = None  # when the running process started, until it begins its first test
+        self.seconds: Counter = Counter()  # the checker's time by phase, for the grading's breakdown
 
     @classmethod
     def shared(cls, mode: str, data: str) -> Checker:
@@ -76,6 +79,7 @@ class Checker:
         env = {**os.environ, "TMPDIR": self.workdir}  # its scratch files go where stop() removes them
         sandbox = sb.current()
         self.memory_kills = self._memory_kills()
+        self.spawned = time.perf_counter()
         self.process = subprocess.Popen(self.command(submission), cwd=self.workdir, env=env, stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, text=True, start_new_session=True)
         if sandbox is not None and sandbox.checker() is not None:
@@ -120,7 +124,15 @@ class Checker:
                 kind, name, details = answer
                 if kind == "start":
                     current, deadline = name, time.monotonic() + timeout
+                    if self.spawned is not None:
+                        self.seconds["checker start"] += time.perf_counter() - self.spawned
+                        self.spawned = None
                 elif kind == "verdict":
+                    spent = details.pop("seconds", None)
+                    if isinstance(spent, dict):
+                        for phase in ("rebuilds", "predictions"):
+                            if isinstance(spent.get(phase), (int, float)):
+                                self.seconds[f"checker {phase}"] += spent[phase]
                     verdicts[name] = details
                     pending = [test for test in pending if test != name]
                     current = None
@@ -189,10 +201,16 @@ class ApplyVerdicts(NbGraderPreprocessor):
         try:
             if records is None:
                 raise CheckerError("the notebook was not executed by grading.execute.GuardedExecute")
-            verdicts = Checker.shared(self.mode, self.data).check(notebook, records, submission, self.timeout)
+            checker = Checker.shared(self.mode, self.data)
+            checker.seconds.clear()
+            start = time.perf_counter()
+            verdicts = checker.check(notebook, records, submission, self.timeout)
         except CheckerError as error:
             self.log.error("No verdicts for %s: %s", notebook, error)
             raise
+        phases = dict(checker.seconds)
+        phases["checker other"] = max(0.0, time.perf_counter() - start - sum(phases.values()))
+        record_event("phases", notebook, seconds={name: round(value, 3) for name, value in phases.items()})
         for cell in tests:
             grade_id = cell.metadata["nbgrader"]["grade_id"]
             points = cell.metadata["nbgrader"].get("points", 0)

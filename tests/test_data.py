@@ -325,3 +325,38 @@ def test_course_data_is_scaled_and_one_hot(fixture_folder):
     test_only = data.load_course_test_data("full", path=fixture_folder)
     np.testing.assert_array_equal(test_only[0], xtest)
     np.testing.assert_array_equal(test_only[1], ytest_1hot)
+
+
+def test_full_mode_images_are_mapped_from_the_cache_and_a_notebooks_writes_stay_its_own(fixture_folder, isolated_cache):
+    """The first full-mode load keeps the scaled images in the cache; later loads map them (no
+    conversion, pages shared between kernels) as plain writable arrays that never write back."""
+    (x_train, _), (x_test, _) = data.load_cifar10_arrays(fixture_folder)
+    first = data.load_course_data("full", path=fixture_folder)
+    assert sorted(path.name for path in isolated_cache.glob("*/*_scaled.npy")) == ["x_test_scaled.npy",
+                                                                                  "x_train_scaled.npy"]
+    mapped = data.load_course_data("full", path=fixture_folder)
+    for images, raw in ((mapped[0], x_train), (mapped[2], x_test)):
+        assert type(images) is np.ndarray and images.dtype == np.float32 and images.flags.writeable
+        assert isinstance(images.base, np.memmap)  # mapped, not converted again
+        np.testing.assert_array_equal(images, raw.astype(np.float32) / 255)
+    np.testing.assert_array_equal(mapped[0], first[0])
+    mapped[0][:] = 7  # a notebook scaling its images again, in place
+    np.testing.assert_array_equal(data.load_course_data("full", path=fixture_folder)[0], first[0])
+
+
+def test_a_damaged_or_unwritable_scaled_cache_still_gives_the_right_images(fixture_folder, isolated_cache, monkeypatch):
+    (x_train, _), _ = data.load_cifar10_arrays(fixture_folder)
+    data.prepare_cache(fixture_folder)
+    (scaled,) = isolated_cache.glob("*/x_train_scaled.npy")
+    scaled.write_bytes(scaled.read_bytes()[:200])  # truncated
+    np.testing.assert_array_equal(data.load_course_data("full", path=fixture_folder)[0], x_train.astype(np.float32) / 255)
+    assert isinstance(data.load_course_data("full", path=fixture_folder)[0].base, np.memmap)  # written again
+    scaled.unlink()
+
+    def read_only(*args, **kwargs):  # a hub's shared cache, read-only for students (the tests run as root)
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(data.tempfile, "mkstemp", read_only)
+    images = data.load_course_data("full", path=fixture_folder)[0]
+    np.testing.assert_array_equal(images, x_train.astype(np.float32) / 255)
+    assert not scaled.exists() and not list(scaled.parent.glob(".writing-*"))

@@ -50,7 +50,7 @@ def test_fast_mode_is_small_and_its_thresholds_beat_chance():
     chance = {"part2_mlp": 0.10, "part3_cnn": 0.10, "part4_binary": 0.60,  # Part 4: always "animal"
               "part5_deeper": 0.10}
     for part, budget in fast.parts.items():
-        assert 1 <= budget.epochs <= 3
+        assert 1 <= budget.epochs <= 4  # the CNN needs four (modes.py), everything else two or three
         if part in chance:
             assert budget.min_test_accuracy > chance[part]
         else:

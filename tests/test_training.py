@@ -405,11 +405,15 @@ def test_a_rebuilt_copy_reuses_the_predictions_of_the_accuracy_check(course_fold
     x_test, y_test = load_course_test_data()
     save_weights_that_answer("part2_mlp", 20 * y_test - 10)
     checks.check_saved_model_accuracy("part2_mlp", build_flat)
-    kept = training._last_predictions["entry"][3]
     same = training.load_trained_model("part2_mlp", build_flat).model  # another object, same weights
-    assert training.predict(same, x_test) is kept
+    kept = training.remembered(same, x_test)
+    assert kept is not None and training.predict(same, x_test) is kept
+    assert training.remembered(same, x_test + 0.5) is None  # other images
     assert training.accuracy(same, x_test, y_test) == 1.0
     assert training.predict(build_flat(), x_test) is not kept  # other weights: predicted again
+    for _ in range(training.KEPT_PREDICTIONS):  # a few more models' predictions are kept beside them
+        training.predict(build_flat(), x_test)
+    assert training.remembered(same, x_test) is None  # the oldest make way
 
 
 def test_the_settings_check_refuses_a_model_that_lies_about_its_compile_settings(monkeypatch):

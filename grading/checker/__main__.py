@@ -54,6 +54,7 @@ def verdict(test, evidence: Evidence) -> dict:
             f"The grader could not check this test ({type(error).__name__}: {shorten(error, 300)}).")}
     if evidence.signals:
         found["signals"] = evidence.signals
+    found["seconds"] = {phase: round(seconds, 3) for phase, seconds in evidence.seconds.items()}
     return found
 
 
@@ -70,6 +71,7 @@ def check_notebook(request: dict, data: CourseData, workdir: Path) -> None:
         if wanted is not None and grade_id not in wanted:
             continue
         evidence.grade_id, evidence.signals = grade_id, {}
+        evidence.seconds.clear()
         say(messages.start(grade_id))
         say(messages.verdict(grade_id, verdict(test, evidence)))
     say(messages.done(notebook))

@@ -262,13 +262,14 @@ def predictions(evidence: Evidence, probe: dict, part: str, variant: str | None 
     answer = answer or evidence.model_answer(probe, probe["function"])
     if model is None:
         model = evidence.trained_model(probe, str(weights_path(part, variant)), answer)
-    return predict(model, evidence.data.test_images, answer)
+    return predict(evidence, model, evidence.data.test_images, answer)
 
 
-def predict(model, images: np.ndarray, answer: dict) -> np.ndarray:
+def predict(evidence: Evidence, model, images: np.ndarray, answer: dict) -> np.ndarray:
     from grading.checker import safe_models
 
-    return np.asarray(model.predict(images, batch_size=safe_models.prediction_batch(answer["json"]), verbose=0))
+    with evidence.timed("predictions"):
+        return np.asarray(model.predict(images, batch_size=safe_models.prediction_batch(answer["json"]), verbose=0))
 
 
 def one_model(evidence: Evidence, probe: dict) -> dict:
@@ -341,7 +342,7 @@ def accuracy(evidence: Evidence, probe: dict, part: str, variant: str | None = N
         raise Failed(f"The network's outputs cannot be read as answers for the test images: {error}") from None
     rows = np.sort(np.random.default_rng(0).choice(len(evidence.data.train_classes), replace=False,
                                                    size=min(TRAINING_SAMPLE, len(evidence.data.train_classes))))
-    training = predict(model, evidence.data.scaled_rows("train", rows), answer)
+    training = predict(evidence, model, evidence.data.scaled_rows("train", rows), answer)
     evidence.signals.update(test_accuracy=round(found, 4), test_images=len(labels),
                             training_sample_accuracy=round(accuracy_of_scores(
                                 training, checks.task_labels(part, evidence.data.train_classes[rows])), 4))

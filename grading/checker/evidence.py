@@ -19,6 +19,9 @@ import json
 import os
 import stat
 import tempfile
+import time
+from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +83,16 @@ class Evidence:
         self._verified: dict[tuple, str | None] = {}
         self.grade_id = None
         self.signals: dict = {}  # what the current test measured for the instructor's report, never a score
+        self.seconds: Counter = Counter()  # where the current test's time went (rebuilds, predictions)
+
+    @contextmanager
+    def timed(self, phase: str):
+        """Add the seconds of the block to the current test's ``phase`` (the benchmark's breakdown)."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] += time.perf_counter() - start
 
     # -- answers -------------------------------------------------------------------------------
 
@@ -223,10 +236,11 @@ class Evidence:
         name = name or probe["function"]
         answer = answer or self.model_answer(probe, name)
         what = f"What {name}() returns"
-        model = safe_models.build(answer["json"], what)
-        problem = self._verified.get(id(answer), "unchecked")
-        if problem == "unchecked":
-            problem = self._verified[id(answer)] = self._unlike_its_description(answer, probe, name, what)
+        with self.timed("rebuilds"):
+            model = safe_models.build(answer["json"], what)
+            problem = self._verified.get(id(answer), "unchecked")
+            if problem == "unchecked":
+                problem = self._verified[id(answer)] = self._unlike_its_description(answer, probe, name, what)
         if problem:
             raise Failed(problem)
         return model
@@ -268,7 +282,8 @@ class Evidence:
             f"Run the whole notebook once without nbgrader (the training cell saves them there), then "
             f"submit the {Path(weights).parent} folder with it."), missing=missing_weights(weights, self.present_files()))
         try:
-            safe_models.load_weights(model, copy)
+            with self.timed("rebuilds"):
+                safe_models.load_weights(model, copy)
         except safe_models.Mismatch as error:
             raise Failed(f"The weights in {weights} do not fit the model that {name}() builds now, probably "
                          f"because it changed after training. Run the training cell again, then submit. "

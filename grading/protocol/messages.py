@@ -4,7 +4,8 @@
 The grader writes a request on the checker's stdin: ``{"notebook", "records", "submission",
 "tests"}``. The checker answers on stdout, each line prefixed with :data:`ANSWER` (anything else a
 library prints there is ignored): ``{"start": grade id}`` before it decides a test,
-``{"verdict": grade id, "passed": bool, "message": text, "signals": {...}}`` once it has, and
+``{"verdict": grade id, "passed": bool, "message": text, "signals": {...}, "seconds": {"rebuilds",
+"predictions"}}`` once it has (the seconds are the grading's breakdown, never a score), and
 ``{"done": notebook}`` at the end; a test that kills the checker is known by its ``start``.
 """
 

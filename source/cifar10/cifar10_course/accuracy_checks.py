@@ -85,7 +85,7 @@ def _saved_model_scores(part: str, build, variant: str | None):
     """
     from .data import load_course_test_data
     from .environment import quiet_tensorflow
-    from .training import load_trained_model, remember_predictions
+    from .training import load_trained_model, predict
 
     quiet_tensorflow()
     trained = load_trained_model(part, build, variant)
@@ -96,8 +96,8 @@ def _saved_model_scores(part: str, build, variant: str | None):
     x_test, y_test = load_course_test_data()
     model = trained.model
     model.make_predict_function(force=True)  # Keras's own, whatever the build function set before
-    scores = np.asarray(model.predict(x_test, batch_size=500, verbose=0))
-    remember_predictions(model, x_test, scores)  # The notebook's next cells may ask for the same.
+    # The notebook's next cells, or a second call for the same saved network, may ask for the same.
+    scores = predict(model, x_test)
     return scores, np.argmax(y_test, axis=1), trained
 
 
@@ -110,8 +110,12 @@ def check_saved_model_accuracy(part: str, build, variant: str | None = None) -> 
     the threshold; returns nothing, so that a test cell never ends in a number.
     """
     from .modes import budget, current_mode
-    from .training import accuracy_of_scores, weights_path
+    from .training import accuracy_of_scores, is_autograding, weights_path
 
+    if is_autograding():  # The grader's checker measures it, in a process of its own: no second prediction.
+        name = part if variant is None else f"{part}/{variant}"
+        print(f"At grading, the grader measures the test accuracy of {name} itself (below).")
+        return
     scores, classes, trained = _saved_model_scores(part, build, variant)
     labels = task_labels(part, classes)
     found = accuracy_of_scores(scores, labels)
