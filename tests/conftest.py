@@ -43,6 +43,12 @@ def max_points(notebook: str) -> dict[str, float]:
             if cell.metadata.get("nbgrader", {}).get("grade")}
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """The quick tests first, in file order, then the slow ones: a simple mistake shows in the
+    first minute of a full run."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is not None)
+
+
 def unavailable(reason: str) -> None:
     """Skip a test whose prerequisite this machine lacks (``reason`` says which and how to get it);
     in CI (``CI`` set), where tools/run_tests.sh installs every prerequisite, fail instead."""

@@ -129,7 +129,7 @@ def terminal(page, hub: h.Hub, user: str, commands: str, output: Path) -> str:
         page.locator(".lm-TabBar-addButton:visible").first.click()  # a new Launcher tab
         page.locator(".jp-LauncherCard", has_text="Terminal").last.click()
         try:
-            page.wait_for_function(f"document.querySelectorAll('.jp-Terminal').length > {opened}", timeout=15_000)
+            page.wait_for_function(f"document.querySelectorAll('.jp-Terminal').length > {opened}", timeout=30_000)
             break
         except PlaywrightTimeout:
             page.keyboard.press("Escape")
@@ -137,8 +137,10 @@ def terminal(page, hub: h.Hub, user: str, commands: str, output: Path) -> str:
         page.locator(".lm-TabBar-tabLabel", has_text=f"{user}@").last.wait_for(timeout=30_000)
     except PlaywrightTimeout:
         pass  # a shell that sets no title: the typing below is retried
+    shown = page.locator(".jp-Terminal:not(.lm-mod-hidden)").last  # the new one, in front
     for _ in range(3):  # a command typed is run at most once more: each writes its output anew
-        terminals.last.locator(".xterm").click()
+        shown.locator(".xterm").click()
+        shown.locator("textarea.xterm-helper-textarea").focus()  # where xterm.js reads the keys
         page.keyboard.type(f"( {commands} ) > {output} 2>&1; echo done >> {output}\n")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not (output.exists() and "done" in output.read_text()):

@@ -95,3 +95,19 @@ def test_a_pasted_copy_of_a_test_becomes_the_students_own_and_a_deleted_test_com
     assert ids == [None, "load", "load_test", None, "second_test"]  # the copy is the student's; the deleted test is back
     assert len({c["id"] for c in submitted["cells"]}) == 5
     assert not staging.normalise(submitted, released)  # repaired once, nothing more to do
+
+
+def test_the_phases_of_a_grading_add_up_and_read_back():
+    from grading.report import PHASES, phase_seconds, phase_summary, read_phases
+
+    events = [{"event": "phases", "notebook": "part1_data", "seconds": {"kernel starts": 0.5, "test cells": 2.0}},
+              {"event": "phases", "notebook": "part1_data", "seconds": {"checker start": 0.4, "checker other": 0.1}},
+              {"event": "phases", "notebook": "part2_mlp", "seconds": {"kernel starts": 0.7, "unknown": 9.0}},
+              {"event": "kernel_death", "notebook": "part2_mlp"}]
+    found = phase_seconds(events, staging_seconds=0.3, nbgrader_seconds=5.0)
+    assert list(found) == list(PHASES)
+    assert found["kernel starts"] == 1.2 and found["staging"] == 0.3 and found["test cells"] == 2.0
+    assert abs(found["nbgrader's own steps"] - (5.0 - 1.2 - 2.0 - 0.5)) < 1e-9  # the rest of the nbgrader process
+    summary = phase_summary(found)
+    assert summary.startswith("staging 0.3; kernel starts 1.2; test cells 2.0") and "unknown" not in summary
+    assert read_phases(summary) == {phase: round(seconds, 1) for phase, seconds in found.items() if seconds >= 0.05}
