@@ -371,8 +371,9 @@ def start(hub: Hub) -> int:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"hub: the hub stopped at once; see {hub.state / 'hub.log'}")
-        try:
+        try:  # through the proxy: the API, and the login page students open first
             urllib.request.urlopen(f"{hub.url}/hub/api", timeout=2)
+            urllib.request.urlopen(f"{hub.url}/hub/login", timeout=2)
             return process.pid
         except OSError:
             time.sleep(0.5)

@@ -175,7 +175,11 @@ class Round:
         page = self.browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
         page.set_default_timeout(60_000)
         self.pages[user] = page
-        page.goto(f"{self.hub.url}/hub/login")
+        for _ in range(5):  # just after a hub restart the proxy may answer 503 for a moment
+            page.goto(f"{self.hub.url}/hub/login")
+            if page.locator("#username_input").count():
+                break
+            page.wait_for_timeout(2000)
         page.fill("#username_input", user)
         page.fill("#password_input", PASSWORD)
         page.click("#login_submit")
