@@ -101,6 +101,8 @@ def hub(full_copy):
                   notebooks=NOTEBOOKS, students=list(NAMES), names=dict(NAMES))
     checkout_mode = c.REPO.stat().st_mode
     h.stop(setup)  # a hub an earlier run left behind
+    for user in (setup.instructor, *setup.students):  # and its users' servers, if it died before stopping them
+        subprocess.run(["pkill", "-KILL", "-u", user], capture_output=True)
     start = time.perf_counter()
     passwords = h.setup(setup, full_copy, PASSWORD, reset=True)
     set_up_seconds = time.perf_counter() - start
