@@ -10,7 +10,7 @@ from functools import cached_property
 
 import numpy as np
 
-from cifar10_course.data import CLASS_NAMES, load_course_split, load_course_test_data
+from cifar10_course.data import CLASS_NAMES, load_course_split, load_course_test_data, scale_images
 from cifar10_course.modes import MODES, Mode
 
 
@@ -51,4 +51,4 @@ class CourseData:
     def scaled_rows(self, which: str, rows) -> np.ndarray:
         """Rows ``rows`` of the training or test images, scaled to [0, 1] as float32."""
         images = self.split[0 if which == "train" else 1][0]
-        return images[np.asarray(rows)].astype("float32") / 255
+        return scale_images(images[np.asarray(rows)])

@@ -171,10 +171,11 @@ def _ready_for_training(images, labels, cached_as: str | None = None, path=None)
     one_hot = np.eye(len(CLASS_NAMES), dtype=np.float32)[labels.reshape(-1)]
     if cached_as is not None:
         return _scaled(images, cached_as, path), one_hot
-    return _scale(images), one_hot
+    return scale_images(images), one_hot
 
 
-def _scale(images) -> np.ndarray:
+def scale_images(images) -> np.ndarray:
+    """uint8 images as float32 in [0, 1], as every network of the course takes them."""
     return np.divide(images, np.float32(255), dtype=np.float32)  # one pass; the same values as astype, then / 255
 
 
@@ -186,14 +187,14 @@ def _scaled(images, name: str, path) -> np.ndarray:
     try:
         file = _cache_folder(_fingerprint_of(path)) / f"{name}_scaled.npy"
     except CIFAR10Error:
-        return _scale(images)
+        return scale_images(images)
     try:
         mapped = np.load(file, mmap_mode="c", allow_pickle=False)
         if mapped.shape == images.shape and mapped.dtype == np.float32:
             return np.asarray(mapped)  # a plain array over the mapping: students see no memmap
     except (OSError, ValueError):
         pass
-    scaled = _scale(images)
+    scaled = scale_images(images)
     _save_atomically(file, scaled)
     return scaled
 
