@@ -55,7 +55,7 @@ from conftest import unavailable
 from grading import course as c
 import course_hub as h
 
-pytestmark = [pytest.mark.slow, pytest.mark.waits]
+pytestmark = pytest.mark.slow
 NOTEBOOKS = ["part1_data", "part2_mlp", "part4_binary"]
 TYPED = ["part1_data", "part2_mlp"]  # demo_ada's answers, typed into the editor
 WRITTEN_ANSWER = ("part4_binary", "Mistakes cost more for rare classes, so accuracy alone hides them.")

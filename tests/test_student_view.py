@@ -264,7 +264,6 @@ def failed_cells(value: dict) -> dict[str, dict]:
 
 
 @pytest.mark.slow
-@pytest.mark.waits  # on its 35 s cell
 def test_validate_runs_with_the_course_settings_from_the_student_config(tmp_path):
     """With the release's nbgrader_config.py a 35 s cell and a cell that starts TensorFlow (which
     logs to stderr) pass, a failed course check shows its message alone, and a SyntaxError in a
