@@ -312,7 +312,8 @@ CODE_CELL_DEFAULTS = {"outputs": list, "execution_count": lambda: None}
 def normalise(data, released: list[dict] | None = None) -> bool:
     """Repair in place the JSON of a notebook in what JupyterLab would open as it is: cell ids in
     a notebook older than format 4.5 (nbformat's own API and jupytext write them), cells without
-    ids or with repeated ones, a missing format version, missing metadata, source or outputs.
+    ids or with repeated ones, a missing format version, missing metadata, source or outputs, and
+    Windows' line ends in cells.
     With the ``released`` cells of the assignment's notebook, also nbgrader's metadata
     (:func:`own_cells`) and the locked cells a student deleted (:func:`restore_cells`).
     Returns whether anything changed; anything else wrong is left for nbformat to refuse."""
@@ -334,6 +335,13 @@ def normalise(data, released: list[dict] | None = None) -> bool:
         for key, default in defaults.items():
             if key not in cell:
                 cell[key], changed = default(), True
+        source = cell.get("source")
+        if isinstance(source, list) and all(isinstance(line, str) for line in source):
+            source = "".join(source)
+        if isinstance(source, str) and "\r" in source:
+            # Windows' line ends (an editor there, or git's autocrlf): the same code to Python, but
+            # nbgrader would see every locked cell as edited.
+            cell["source"], changed = source.replace("\r\n", "\n").replace("\r", "\n"), True
         if data["nbformat_minor"] >= 5:
             given = cell.get("id")
             if not (isinstance(given, str) and VALID_CELL_ID.fullmatch(given)) or given in seen:

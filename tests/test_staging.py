@@ -134,6 +134,22 @@ def test_notebooks_that_jupyterlab_opens_are_repaired_not_refused(tmp_path, subm
     assert len({cell.id for cell in nbformat.read(staged / "part2_mlp.ipynb", as_version=4).cells}) == 2
 
 
+def test_windows_line_ends_in_cells_become_the_release_s(tmp_path, submission):
+    """A notebook saved on Windows (an editor there, or git's autocrlf) holds the same code with
+    CRLF line ends: nbgrader would take every locked cell for an edited one."""
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1\ny = 2"),
+                                               nbformat.v4.new_markdown_cell("# Task\nWrite it.")])
+    data = json.loads(nbformat.writes(notebook))
+    data["cells"][0]["source"] = ["x = 1\r\n", "y = 2"]
+    data["cells"][1]["source"] = "# Task\r\nWrite it."
+    (submission / "part1_data.ipynb").write_text(json.dumps(data))
+    staged = tmp_path / "staged"
+    staging.stage(submission, staged)
+    assert staging.unreadable_notebooks(staged, ["part1_data"]) == []
+    assert [cell.source for cell in nbformat.read(staged / "part1_data.ipynb", as_version=4).cells] == [
+        "x = 1\ny = 2", "# Task\nWrite it."]
+
+
 def test_copies_of_a_cell_and_foreign_nbgrader_metadata_become_the_students_own_cells(tmp_path, submission):
     """JupyterLab's copy and paste keeps a cell's nbgrader metadata; a cell may carry a grade id
     the source has not (or one written to break the formgrader's page), or metadata that is no
