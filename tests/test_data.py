@@ -201,6 +201,17 @@ def test_corrupt_archive_is_reported(fixture_archive, tmp_path, isolated_cache):
     _assert_nothing_cached(isolated_cache)
 
 
+def test_a_batch_asking_for_an_impossible_allocation_is_reported(tmp_path):
+    """Corrupt bytes can turn into a pickle opcode with an absurd length (a corrupt archive once
+    ended in a MemoryError here): reported as corrupt like any other damage."""
+    import io
+    import struct
+
+    huge = b"\x80\x04" + b"\x8e" + struct.pack("<Q", 2**62) + b"x"  # BINBYTES8 of 4 EiB
+    with pytest.raises(data.CIFAR10CorruptError, match="truncated or corrupt"):
+        data._read_batch(io.BytesIO(huge), tmp_path / "data_batch_1")
+
+
 def test_file_that_is_no_archive_is_reported(tmp_path):
     bogus = tmp_path / data.ARCHIVE_NAME
     bogus.write_text("<html>Proxy login required</html>")

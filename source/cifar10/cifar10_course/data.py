@@ -357,7 +357,9 @@ def _read_batch(stream, origin: Path):
         batch = _ArrayOnlyUnpickler(stream, encoding="bytes").load()
         data = np.asarray(batch[b"data"], dtype=np.uint8)
         labels = np.asarray(batch[b"labels"])
-    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError) as error:
+    # A corrupt length in the pickle can ask for an impossible allocation (MemoryError, OverflowError).
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError, MemoryError,
+            OverflowError) as error:
         raise CIFAR10CorruptError(
             f"A CIFAR-10 batch in {origin} is truncated or corrupt ({type(error).__name__}: {error}).\n"
             "What to do: replace the copy with a fresh one of the official archive."
