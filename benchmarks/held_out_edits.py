@@ -227,7 +227,8 @@ def main() -> None:
         scores = gradebook.scores(course)
         print(f"\n{'edit':<24}{'Part 1':>8}{'Part 2':>8}  {'status':<8} notes")
         lost = false_signals = 0
-        for outcome in sorted(outcomes, key=lambda o: EDITS.index(globals()[o.student[len('demo_'):]])):
+        order = [f"demo_{edit.__name__}" for edit in EDITS]
+        for outcome in sorted(outcomes, key=lambda outcome: order.index(outcome.student)):
             got = {name: scores.get(outcome.student, {}).get(name) for name in NOTEBOOKS}
             points = {name: score.score if score else 0 for name, score in got.items()}
             lost += sum(FULL.values()) - sum(points.values())
