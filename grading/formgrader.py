@@ -113,17 +113,29 @@ class GradingJob:
         return True
 
     async def finished(self) -> dict:
+        """The final state, once the run's process has ended: it prints its summary after the
+        progress says finished, and the log shown must hold it."""
         while self.state()["running"]:
             await asyncio.sleep(0.5)
-        return self.state()
+        state = self.state()
+        for _ in range(120):
+            if not _alive(state.get("pid")):
+                break
+            await asyncio.sleep(0.25)
+        return state
 
 
 def _alive(pid) -> bool:
+    """Whether process ``pid`` runs (a zombie, ended but not yet reaped, does not)."""
     try:
         os.kill(int(pid), 0)
     except (OSError, TypeError, ValueError):
         return False
-    return True
+    try:
+        with open(f"/proc/{int(pid)}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc to ask: it answered the signal
+        return True
 
 
 async def autograde(course: str, student: str) -> dict:

@@ -43,7 +43,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import nbformat
@@ -103,6 +103,10 @@ def hub(full_copy):
     h.stop(setup)  # a hub an earlier run left behind
     for user in (setup.instructor, *setup.students):  # and its users' servers, if it died before stopping them
         subprocess.run(["pkill", "-KILL", "-u", user], capture_output=True)
+        # and the JupyterLab layouts earlier runs saved (on this machine the instructor's reopened
+        # twelve terminal tabs, and the new terminal was not the one in front)
+        with suppress(KeyError):
+            shutil.rmtree(Path(pwd.getpwnam(user).pw_dir) / ".jupyter/lab/workspaces", ignore_errors=True)
     start = time.perf_counter()
     passwords = h.setup(setup, full_copy, PASSWORD, reset=True)
     set_up_seconds = time.perf_counter() - start
@@ -139,9 +143,9 @@ def terminal(page, hub: h.Hub, user: str, commands: str, output: Path) -> str:
         page.locator(".lm-TabBar-tabLabel", has_text=f"{user}@").last.wait_for(timeout=30_000)
     except PlaywrightTimeout:
         pass  # a shell that sets no title: the typing below is retried
-    shown = page.locator(".jp-Terminal:not(.lm-mod-hidden)").last  # the new one, in front
+    shown = page.locator(".jp-Terminal:not(.lm-mod-hidden):visible").last  # the new one, in front
     for _ in range(3):  # a command typed is run at most once more: each writes its output anew
-        shown.locator(".xterm").click()
+        shown.locator(".xterm:visible").click()
         shown.locator("textarea.xterm-helper-textarea").focus()  # where xterm.js reads the keys
         page.keyboard.type(f"( {commands} ) > {output} 2>&1; echo done >> {output}\n")
         deadline = time.monotonic() + 30
