@@ -24,6 +24,11 @@ nbgrader's own step runs the cells of a notebook in one kernel. This one, in its
   display data with its metadata, updates to an earlier display, errors with their tracebacks, and
   widget messages. What comes after the cap is dropped as it arrives, and the cell where it was
   reached says so.
+- **starts work ahead.** The submission's checker starts beside its first kernel (its start and
+  Keras import then overlap the kernel's work), and the kernel of the next notebook starts, and
+  imports TensorFlow, as soon as this notebook's kernel is stopped, while this notebook is being
+  checked (:meth:`GuardedExecute._start_spare_kernel`). Still one kernel at a time, each a new
+  process that runs no cell of the student's before its own notebook.
 - **records what happened** (timeouts, kernel deaths, budgets, truncated output) as JSON lines in
   the file named by :data:`EVENTS_ENV`, for the grading report.
 """
@@ -31,12 +36,11 @@ nbgrader's own step runs the cells of a notebook in one kernel. This one, in its
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import secrets
-import shutil
 import subprocess
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -52,17 +56,47 @@ from traitlets import Bool, Enum, Integer
 from cifar10_course.training import WEIGHTS_FOLDER
 from grading.protocol import codec, harvest
 from grading.protocol import probes as p
-from grading.protocol.records import RECORDS_ENV, record_event, write_records
+from grading.protocol.records import record_event, records_folder, write_records
 from grading import sandbox as sb
-from grading.checker import is_test, graded_tests
+from grading.checker import NETWORK_PARTS, is_test, graded_tests
+from grading.protocol.results import PREPARE_ENV, read_prepare_request
+from grading.verdicts import ApplyVerdicts
 
 # The kernel's side of the protocol: the codec's source, then the harvest's, run in one namespace.
 HARVEST_SOURCE = Path(codec.__file__).read_text() + "\n" + Path(harvest.__file__).read_text()
-_RECORDS: dict[str, Path] = {}
 # Installs the harvest in a namespace of its own and binds its entry point to a name of the
 # notebook's namespace; sent before any cell of the notebook runs, so every name it uses is real.
 INSTALL = ("(lambda source, name, namespace: (exec(compile(source, '<grading harvest>', 'exec'), namespace), "
            "get_ipython().user_ns.__setitem__(name, namespace['install'](get_ipython().user_ns))))({source!r}, {name!r}, {{}})")
+
+
+# What a notebook's first cell does first (cifar10_course.environment.quiet_tensorflow), sent to a
+# spare kernel ahead of its notebook; it binds no name of the notebook's.
+WARM_TENSORFLOW = "__import__('cifar10_course.environment', fromlist=['quiet_tensorflow']).quiet_tensorflow()"
+_SPARE: dict = {}  # the kernel started ahead for this process's next notebook (GuardedExecute instances are per notebook)
+
+
+def planned_notebooks() -> list[str]:
+    """The notebooks this grading process grades, in nbgrader's order (by name), where the grader
+    says (:data:`PREPARE_ENV`, one submission's process); empty where it does not."""
+    given = os.environ.get(PREPARE_ENV)
+    if not given:
+        return []
+    folder, notebooks, _ = read_prepare_request(given)
+    return sorted(name for name in notebooks if (folder / f"{name}.ipynb").is_file())
+
+
+def _stop_spare_kernel() -> None:
+    if _SPARE:
+        km, kc = _SPARE.pop("km"), _SPARE.pop("kc")
+        _SPARE.clear()
+        with contextlib.suppress(Exception):
+            kc.stop_channels()
+            run_sync(km.shutdown_kernel)(now=True)
+            run_sync(km.cleanup_resources)()
+
+
+atexit.register(_stop_spare_kernel)  # a spare whose notebook never ran (nbgrader stopped before it)
 
 
 def error_output(name: str, message: str) -> NotebookNode:
@@ -72,22 +106,6 @@ def error_output(name: str, message: str) -> NotebookNode:
 def note_output(message: str) -> NotebookNode:
     """A note from the grader: display data, which nbgrader's LimitOutput never drops."""
     return NotebookNode(output_type="display_data", data={"text/plain": message}, metadata={})
-
-
-def records_folder() -> Path:
-    """Where this process keeps the records and answers for the checker (the grader's user only):
-    :data:`RECORDS_ENV` (the grader makes one per submission and removes it afterwards), or else a
-    temporary folder removed when the process ends."""
-    if "folder" not in _RECORDS:
-        given = os.environ.get(RECORDS_ENV)
-        if given:
-            folder = Path(given)
-            folder.mkdir(mode=0o700, exist_ok=True)
-        else:
-            folder = Path(tempfile.mkdtemp(prefix="grading-records-"))
-            atexit.register(shutil.rmtree, folder, True)
-        _RECORDS["folder"] = folder
-    return _RECORDS["folder"]
 
 
 def content_size(value) -> int:
@@ -139,6 +157,10 @@ class GuardedExecute(Execute):
         if resources or not hasattr(self, "resources"):  # as nbconvert's ExecutePreprocessor keeps them
             self.resources = resources
         self.notebook_name = Path((resources or {}).get("unique_key", "notebook")).name
+        submission = (resources or {}).get("metadata", {}).get("path")
+        if submission:  # the checker starts beside the first kernel (it runs no code of the student's)
+            ApplyVerdicts(config=self.config).start_checker(Path(submission).resolve(),
+                                                            planned_notebooks() or [self.notebook_name])
         self.tests = graded_tests(self.notebook_name)
         self.seed = secrets.randbits(128)  # the fresh inputs of this grading (grading.protocol.probes.Fresh)
         self.records = {"seed": self.seed, "harvests": [], "cells": {}}
@@ -148,7 +170,8 @@ class GuardedExecute(Execute):
         stopped, self.restarts = None, 0
         self.seconds = Counter()  # where the notebook's time went, for the grading's breakdown
         first_cell = True
-        self._start_kernel()
+        if not self._adopt_spare_kernel():
+            self._start_kernel()
         try:
             for index, cell in enumerate(self.nb.cells):
                 if cell.cell_type != "code" or not cell.source.strip():
@@ -190,6 +213,7 @@ class GuardedExecute(Execute):
                     self.seconds["probes"] += time.perf_counter() - started
         finally:
             self._stop_kernel()
+            self._start_spare_kernel()
             self._record("phases", seconds={name: round(value, 3) for name, value in self.seconds.items()})
         self.set_widgets_metadata()
         records = records_folder() / f"{self.notebook_name}-{secrets.token_hex(4)}.json"
@@ -220,6 +244,52 @@ class GuardedExecute(Execute):
         installed = self._silent(INSTALL.format(source=HARVEST_SOURCE, name=self.entry), timeout=self.startup_timeout)
         if installed is None or installed["content"].get("status") != "ok":
             raise RuntimeError("the grader's helper could not be installed in the kernel")
+
+    def _start_spare_kernel(self) -> None:
+        """Start the kernel of this process's next notebook now, and have it import TensorFlow (what
+        that notebook's first cell does first; Part 1 imports none), so that both overlap this
+        notebook's checker and nbgrader's steps between notebooks. It gets the harvest of its own,
+        as every kernel does, and runs no cell of the student's before its notebook starts. Its
+        private copy of the folder is taken now: the submission's files as nbgrader copied them in,
+        without this notebook's graded copy and the next one's sanitized copy (no cell reads them)."""
+        planned = planned_notebooks()
+        later = [name for name in planned if name > self.notebook_name]
+        if not later or later[0] not in NETWORK_PARTS:
+            return
+        started = time.perf_counter()
+        try:
+            self._start_kernel_and_harvest()
+            warming = self.kc.execute(WARM_TENSORFLOW, silent=True, store_history=False, stop_on_error=False)
+        except Exception:  # no spare: the next notebook starts its kernel as usual
+            self._stop_kernel()
+            return
+        finally:
+            self.seconds["kernel starts"] += time.perf_counter() - started
+        _SPARE.update(km=self.km, kc=self.kc, entry=self.entry, warming=warming,
+                      language_info=self.nb.metadata["language_info"])
+        self.km = self.kc = None
+
+    def _adopt_spare_kernel(self) -> bool:
+        """Take the kernel the previous notebook started (:meth:`_start_spare_kernel`), once its
+        TensorFlow import has answered; False when there is none, or it is not well."""
+        if not _SPARE:
+            return False
+        spare = dict(_SPARE)
+        _SPARE.clear()
+        self.km, self.kc, self.entry = spare["km"], spare["kc"], spare["entry"]
+        self.fresh.clear()
+        started = time.perf_counter()
+        try:
+            reply = self._reply(spare["warming"], timeout=self.startup_timeout)
+        except DeadKernelError:
+            reply = None
+        finally:
+            self.seconds["first cells"] += time.perf_counter() - started
+        if reply is None:
+            self._stop_kernel()
+            return False
+        self.nb.metadata["language_info"] = spare["language_info"]
+        return True
 
     def _fresh_kernel_or_stop(self, why: str) -> str | None:
         """Replace the kernel, as "Restart" would; once :attr:`kernel_restarts` are used up, stop
@@ -328,6 +398,10 @@ class GuardedExecute(Execute):
         """Run ``code`` in the kernel without a trace in the notebook; its reply, or None."""
         msg_id = self.kc.execute(code, silent=True, store_history=False, stop_on_error=False,
                                  user_expressions=user_expressions or {})
+        return await self._async_reply(msg_id, timeout)
+
+    async def _async_reply(self, msg_id: str, timeout: float):
+        """The kernel's reply to the request ``msg_id``, or None after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not await ensure_async(self.km.is_alive()):
@@ -341,6 +415,7 @@ class GuardedExecute(Execute):
         return None
 
     _silent = run_sync(_async_silent)
+    _reply = run_sync(_async_reply)
 
     # -- output cap and telemetry -----------------------------------------------------------------
 

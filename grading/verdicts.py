@@ -31,10 +31,9 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Integer, Unicode, default
 
 from grading import sandbox as sb
-from grading.checker import graded_tests, is_test
-from grading.execute import records_folder
+from grading.checker import NETWORK_PARTS, graded_tests, is_test
 from grading.protocol import messages
-from grading.protocol.records import record_event
+from grading.protocol.records import record_event, records_folder
 
 
 class CheckerError(RuntimeError):
@@ -42,8 +41,9 @@ class CheckerError(RuntimeError):
 
 
 class Checker:
-    """The checker process of this nbgrader process, started on first use and kept for the next
-    notebooks of the submission (Keras and the data set are loaded once). A test that kills it
+    """The checker process of this nbgrader process, started as the submission's first kernel
+    starts (:meth:`ApplyVerdicts.start_checker`) or on first use, and kept for the next notebooks
+    of the submission (Keras and the data set are loaded once). A test that kills it
     (out of memory) or runs past its time fails alone: a new checker decides the rest."""
 
     running: dict[tuple, Checker] = {}
@@ -62,25 +62,28 @@ class Checker:
             cls.running[key] = cls(mode, data)
         return cls.running[key]
 
-    def command(self, submission: Path) -> list[str]:
+    def command(self, submission: Path, warm_keras: bool) -> list[str]:
         """How the checker starts: in the sandbox of this submission where there is one."""
         arguments = ["--mode", self.mode] + (["--data", self.data] if self.data else [])
+        arguments += ["--warm-keras"] if warm_keras else []
         sandbox = sb.current()
         if sandbox is not None:
             return sb.checker_command(sandbox, arguments, [records_folder(), submission], os.environ)
         return [sys.executable, "-I", "-m", "grading.checker", *arguments]
 
-    def start(self, submission: Path) -> None:
+    def start(self, submission: Path, warm_keras: bool = False) -> None:
+        """Start the checker unless it runs; ``warm_keras``: it imports Keras while it waits for
+        its first request."""
         if self.process is not None and self.process.poll() is None:
             return
-        if self.workdir is None:
-            self.workdir = tempfile.mkdtemp(prefix="grading-checker-")
+        if self.workdir is None:  # beside the records, in the folder the grader removes even after a kill
+            self.workdir = tempfile.mkdtemp(prefix="grading-checker-", dir=records_folder().parent)
             atexit.register(self.stop)
         env = {**os.environ, "TMPDIR": self.workdir}  # its scratch files go where stop() removes them
         sandbox = sb.current()
         self.memory_kills = self._memory_kills()
         self.spawned = time.perf_counter()
-        self.process = subprocess.Popen(self.command(submission), cwd=self.workdir, env=env, stdin=subprocess.PIPE,
+        self.process = subprocess.Popen(self.command(submission, warm_keras), cwd=self.workdir, env=env, stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, text=True, start_new_session=True)
         if sandbox is not None and sandbox.checker() is not None:
             sandbox.checker().started(self.process.pid)  # a watchdog watches it from here on
@@ -100,6 +103,8 @@ class Checker:
         pending = list(graded_tests(notebook))
         verdicts: dict[str, dict] = {}
         failed_starts = 0
+        if self.spawned is not None:  # started early: its start counts from now, when it is waited for
+            self.spawned = max(self.spawned, time.perf_counter())
         while pending:
             self.start(submission)
             current, ended = None, None
@@ -190,6 +195,14 @@ class ApplyVerdicts(NbGraderPreprocessor):
     @default("data")
     def _default_data(self) -> str:
         return os.environ.get("CIFAR10_PATH", "")
+
+    def start_checker(self, submission: Path, notebooks: list[str]) -> None:
+        """Start the checker of this submission before its first notebook runs, so that its start
+        and its Keras import (where one of ``notebooks`` needs it) overlap the kernels' work instead
+        of following it. It reads nothing before the first request."""
+        if any(graded_tests(notebook) for notebook in notebooks):
+            warm_keras = any(notebook in NETWORK_PARTS for notebook in notebooks)
+            Checker.shared(self.mode, self.data).start(submission, warm_keras=warm_keras)
 
     def preprocess(self, nb, resources):
         notebook = resources["nbgrader"]["notebook"]

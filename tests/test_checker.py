@@ -321,7 +321,7 @@ for line in sys.stdin:
         print(ANSWER + json.dumps({{"verdict": test, "passed": True, "message": ""}}), flush=True)
     print(ANSWER + json.dumps({{"done": request["notebook"]}}), flush=True)
 """)
-    monkeypatch.setattr(verdicts.Checker, "command", lambda self, submission: [sys.executable, str(fake)])
+    monkeypatch.setattr(verdicts.Checker, "command", lambda self, submission, warm_keras: [sys.executable, str(fake)])
     checker = verdicts.Checker("fast", "")
     found = checker.check("part1_data", "records.json", tmp_path, timeout=3)
     checker.stop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,15 +23,18 @@ from pathlib import Path
 
 import pytest
 import zmq
-from conftest import require_sandbox
+from conftest import PACKAGE_PARENT, require_sandbox
 from jupyter_client.provisioning import KernelProvisionerFactory
 from nbformat.v4 import new_code_cell, new_notebook
 
 import grading
 from grading import checker
 from grading import sandbox as sb
+from grading import execute
 from grading.execute import GuardedExecute
 from grading.protocol.records import EVENTS_ENV
+from grading.protocol.results import PREPARE_ENV, prepare_request
+from grading.verdicts import Checker
 from grading.sandbox import kernels, preflight
 
 
@@ -100,6 +104,41 @@ def test_a_dead_kernel_is_graded_as_it_is_and_the_notebook_goes_on(tmp_path, mon
     assert errors(cells["after_third_death"]) == [
         "NotRun: the kernel died 3 times in this notebook, so the cells after the last death did not run"]
     assert [e["event"] for e in events] == ["kernel_death"] * 3
+
+
+@pytest.mark.slow
+def test_the_next_notebooks_kernel_starts_ahead_as_a_new_process_with_tensorflow_imported(tmp_path, monkeypatch):
+    """While a notebook is being checked, the kernel of the submission's next notebook (a part with
+    a network) starts and imports TensorFlow: a new process, inside the same bounds, that never saw
+    the previous notebook's state. Nothing is left running after the last notebook."""
+    require_sandbox()
+    work = tmp_path / "work"
+    work.mkdir()
+    for name in ("part1_data", "part2_mlp"):
+        (work / f"{name}.ipynb").write_text("{}")
+    shutil.copytree(PACKAGE_PARENT / "cifar10_course", work / "cifar10_course")  # beside the notebooks, as released
+    monkeypatch.setenv(PREPARE_ENV, prepare_request(work, ["part1_data", "part2_mlp"], None))
+    monkeypatch.setenv(EVENTS_ENV, str(tmp_path / "events.jsonl"))
+    limits = sb.Limits()
+    group = sb.choose("auto").create("test", limits, tmp_path)
+    monkeypatch.setenv(sb.SANDBOX_ENV, sb.Sandbox(group.to_dict(), limits, []).to_env())
+    report = "import os, sys\nprint('tensorflow' in sys.modules, 'secret' in globals(), 'PART1_RAN' in os.environ)"
+    notebooks = {"part1_data": new_notebook(cells=[new_code_cell(report), new_code_cell("secret = os.environ['PART1_RAN'] = '1'")]),
+                 "part2_mlp": new_notebook(cells=[new_code_cell(report)])}
+    try:
+        for name, notebook in notebooks.items():
+            executor = GuardedExecute(timeout=60)
+            executor.kernel_manager_class = sb.SandboxedKernelManager
+            executor.preprocess(notebook, {"metadata": {"path": str(work)}, "unique_key": name})
+        assert not execute._SPARE  # no notebook after Part 2: no kernel started ahead
+    finally:
+        for checker in Checker.running.values():  # started beside the first kernel, never asked here
+            checker.stop()
+        Checker.running.clear()
+        group.remove()
+    first, second = (text(notebook.cells[0]).split() for notebook in notebooks.values())
+    assert first == ["False", "False", "False"], first  # Part 1 imports no TensorFlow
+    assert second == ["True", "False", "False"], second  # imported ahead, in a process Part 1 never ran in
 
 
 def test_the_sandbox_hides_the_machine_and_keeps_the_kernels_writes_to_itself(tmp_path, monkeypatch):

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 PARTS = ("part1_data", "part2_mlp", "part3_cnn", "part4_binary", "part5_deeper", "part6_bias")
+# Parts with networks: their notebooks import TensorFlow first, and their checks need Keras.
+NETWORK_PARTS = PARTS[1:]
 
 
 class Failed(AssertionError):

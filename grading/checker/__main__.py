@@ -19,6 +19,7 @@ imports only the grader's own code and the course package from the instructor's 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import threading
@@ -26,7 +27,7 @@ import traceback
 from pathlib import Path
 
 from cifar10_course.acceptance import shorten
-from grading.checker import Failed, graded_tests
+from grading.checker import Failed, graded_tests, sizes
 from grading.checker.data import CourseData
 from grading.checker.evidence import Evidence
 from grading.protocol import messages
@@ -77,22 +78,26 @@ def check_notebook(request: dict, data: CourseData, workdir: Path) -> None:
     say(messages.done(notebook))
 
 
-def warm_up(data: CourseData) -> None:
-    """Load the data set while the first check starts (Keras is imported only by a check that
-    needs a model: Part 1 needs none)."""
+def warm_up(data: CourseData, keras: bool) -> None:
+    """Load the data set, and import Keras if told, while the checker waits for its first request
+    (the grader starts it as the submission's first kernel starts)."""
     try:
         data.split
     except Exception:  # Reported where a check needs it.
         pass
+    if keras:
+        with contextlib.suppress(Exception):  # likewise
+            sizes.keras()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grading.checker", description=__doc__.splitlines()[0])
     parser.add_argument("--mode", required=True)
     parser.add_argument("--data", default=None)
+    parser.add_argument("--warm-keras", action="store_true", help="import Keras before the first request")
     args = parser.parse_args(argv)
     data = CourseData(args.mode, args.data)
-    threading.Thread(target=warm_up, args=(data,), daemon=True).start()
+    threading.Thread(target=warm_up, args=(data, args.warm_keras), daemon=True).start()
     with tempfile.TemporaryDirectory(prefix="checker-") as workdir:
         for line in sys.stdin:
             check_notebook(messages.read_request(line), data, Path(workdir))

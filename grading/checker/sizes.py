@@ -13,6 +13,7 @@ are large.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from functools import cache
 
@@ -69,12 +70,22 @@ def prediction_batch(size: Size) -> int:
     return max(1, min(LARGEST_BATCH, ACTIVATION_BUDGET_BYTES // max(1, size.activations * 4 * 2)))
 
 
+_KERAS_IMPORT = threading.Lock()
+
+
 @cache
-def keras():
-    """Keras, imported quietly once (the checker's models and size estimates share it)."""
+def _quiet_keras():
     from cifar10_course.environment import quiet_tensorflow
 
     return quiet_tensorflow()
+
+
+def keras():
+    """Keras, imported quietly once (the checker's models and size estimates share it). The lock:
+    the checker's warm-up may be importing it in another thread, and two quiet imports at once
+    would each hide stderr and restore the other's hidden one."""
+    with _KERAS_IMPORT:
+        return _quiet_keras()
 
 
 def _layer(config: dict):

@@ -12,13 +12,33 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 RECORDS_ENV = "GRADING_RECORDS"
 EVENTS_ENV = "GRADING_EVENTS"
 MAX_RECORDS_BYTES = 16 * 2**20
+_RECORDS: dict[str, Path] = {}
+
+
+def records_folder() -> Path:
+    """Where this process keeps the records and answers for the checker (the grader's user only):
+    :data:`RECORDS_ENV` (the grader makes one per submission and removes it afterwards), or else a
+    temporary folder removed when the process ends."""
+    if "folder" not in _RECORDS:
+        given = os.environ.get(RECORDS_ENV)
+        if given:
+            folder = Path(given)
+            folder.mkdir(mode=0o700, exist_ok=True)
+        else:
+            folder = Path(tempfile.mkdtemp(prefix="grading-records-"))
+            atexit.register(shutil.rmtree, folder, True)
+        _RECORDS["folder"] = folder
+    return _RECORDS["folder"]
 
 
 def write_records(path: Path, records: dict) -> None:
