@@ -136,6 +136,9 @@ class GuardedExecute(Execute):
     sample_rows = Integer(512, help="Rows in the sample of a large array.").tag(config=True)
     max_answer_bytes = Integer(48 * 2**20, help="The most one test's answers may take.").tag(config=True)
     store_widget_state = Bool(False).tag(config=True)
+    start_ahead = Bool(True, help="Start the checker beside the submission's first kernel, and each next kernel "
+                       "(importing TensorFlow) while the previous notebook is checked. False: each process "
+                       "starts when it is needed, so at most one of them runs at a time.").tag(config=True)
     sandbox_required = Bool(True, help="Refuse to run a notebook outside the grading sandbox. Only the sandboxed "
                             "grader (python -m grading grade) runs kernels in it: this keeps nbgrader's own "
                             "autograde (a plain `nbgrader autograde`, or the formgrader's in-process Autograde "
@@ -158,7 +161,7 @@ class GuardedExecute(Execute):
             self.resources = resources
         self.notebook_name = Path((resources or {}).get("unique_key", "notebook")).name
         submission = (resources or {}).get("metadata", {}).get("path")
-        if submission:  # the checker starts beside the first kernel (it runs no code of the student's)
+        if submission and self.start_ahead:  # the checker starts beside the first kernel (it runs no code of the student's)
             ApplyVerdicts(config=self.config).start_checker(Path(submission).resolve(),
                                                             planned_notebooks() or [self.notebook_name])
         self.tests = graded_tests(self.notebook_name)
@@ -213,7 +216,8 @@ class GuardedExecute(Execute):
                     self.seconds["probes"] += time.perf_counter() - started
         finally:
             self._stop_kernel()
-            self._start_spare_kernel()
+            if self.start_ahead:
+                self._start_spare_kernel()
             self._record("phases", seconds={name: round(value, 3) for name, value in self.seconds.items()})
         self.set_widgets_metadata()
         records = records_folder() / f"{self.notebook_name}-{secrets.token_hex(4)}.json"

@@ -7,6 +7,7 @@ end in tests/test_bad_submissions.py (the correct variants of tests/corpus.py).
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
@@ -60,8 +61,8 @@ def test_every_spelling_of_the_settings_passes_the_visible_and_hidden_checks(met
     record = checks.training_record(run)
     budget = PartBudget(epochs=2, batch_size=32, min_test_accuracy=None)
     assert checks.training_problems(record, "part2_mlp", budget, "categorical_crossentropy") == []
-    plots.plot_learning_curves(run.history)  # the locked training cell plots "accuracy" under any name
-    plots.plt.close("all")
+    figure = plots.plot_learning_curves(run.history)  # the locked training cell plots "accuracy" under any name
+    plt.close(figure)
 
 
 def test_the_validation_accuracy_is_found_under_its_keras_name():

@@ -116,3 +116,20 @@ def test_the_checker_uses_only_the_protocols_and_the_course_package():
     for name, targets in graph().items():
         if name.startswith("grading.checker"):
             assert [t for t in targets if not t.startswith(allowed) and t != "grading"] == [], name
+
+
+def test_the_graders_processes_start_without_matplotlib():
+    """The grading process and the checker import the course package for its data and checks, not
+    its plots: Matplotlib (about 0.4 s of every process's start) is imported by the first plot."""
+    import subprocess
+    import sys
+
+    from conftest import subprocess_env
+
+    code = ("import sys, grading.run_nbgrader, grading.execute, grading.verdicts, grading.sandbox, grading.checker.__main__, "
+            "grading.checker.part6_bias; "
+            "print(sorted(name for name in sys.modules if name.split('.')[0] == 'matplotlib'))")
+    found = subprocess.run([sys.executable, "-c", code], cwd=c.REPO, capture_output=True, text=True, timeout=120,
+                           env=subprocess_env())
+    assert found.returncode == 0, found.stderr[-2000:]
+    assert found.stdout.strip() == "[]", found.stdout

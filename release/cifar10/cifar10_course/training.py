@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .base_checks import CheckFailed
-from .plots import class_indices
+from .data import class_indices
 
 WEIGHTS_FOLDER = "trained_models"
 GRADING_VALUES = ("autograde", "validate")

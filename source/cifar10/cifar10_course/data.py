@@ -461,3 +461,25 @@ def _write_cache(folder: Path, arrays, fingerprint: dict) -> None:
         pass  # Another process finished first, or the disk is full: the arrays are still good.
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def class_indices(labels) -> np.ndarray:
+    """Return integer class labels ``(N,)`` from ints ``(N,)``, ``(N, 1)`` or ``(N, C)`` scores.
+
+    A 2-D array with more than one column is one-hot or probabilities: its argmax is the class.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] > 1:
+        return labels.argmax(axis=1)
+    labels = labels.reshape(-1)
+    if not np.issubdtype(labels.dtype, np.integer):
+        if not np.array_equal(labels, np.round(labels)):
+            raise ValueError(
+                "Labels should be whole class numbers, one-hot rows or probability rows, but "
+                f"got a {labels.shape} array of non-integer values such as {labels[0]!r}."
+            )
+    return labels.astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sample images
