@@ -24,6 +24,13 @@ nbgrader's own step runs the cells of a notebook in one kernel. This one, in its
   display data with its metadata, updates to an earlier display, errors with their tracebacks, and
   widget messages. What comes after the cap is dropped as it arrives, and the cell where it was
   reached says so.
+- **runs no visible test the checker decides.** A test cell the checker decides from its own probes
+  is not run in the kernel: what it would print or raise decides nothing, and its work (training
+  twice on a sample, rebuilding the model, ...) was a quarter of a submission's grading. Its probes
+  are still sent after it, where it stands. Where a cell of the notebook may read a name that only
+  test cells bind (:func:`names_only_tests_bind`), the notebook's test cells all run, as they do
+  when the student runs it from the top; after a kernel death, the same holds for the cells the
+  new kernel runs (it has none of the names the cells before it bound).
 - **starts work ahead.** The submission's checker starts beside its first kernel (its start and
   Keras import then overlap the kernel's work), and the kernel of the next notebook starts, and
   imports TensorFlow, as soon as this notebook's kernel is stopped, while this notebook is being
@@ -41,10 +48,12 @@ import json
 import os
 import secrets
 import subprocess
+import symtable
 import time
 from collections import Counter
 from pathlib import Path
 
+from IPython.core.inputtransformer2 import TransformerManager
 from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
@@ -99,6 +108,65 @@ def _stop_spare_kernel() -> None:
 atexit.register(_stop_spare_kernel)  # a spare whose notebook never ran (nbgrader stopped before it)
 
 
+def without_magics(source: str) -> str:
+    """``source`` with each magic's Python kept (``%time x = f()`` -> ``x = f()``, a ``%%time``
+    cell's body) and shell commands dropped: code that magics run, which IPython's transformation
+    hides in strings."""
+    lines = []
+    for line in source.splitlines():
+        stripped = line.lstrip()
+        if stripped.startswith("%%") or stripped.startswith("!"):
+            continue
+        if stripped.startswith("%"):
+            line = line[:len(line) - len(stripped)] + stripped.partition(" ")[2]
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def global_names(source: str) -> tuple[set[str], set[str]]:
+    """The global names an IPython cell's code may read, and those it binds (assigns, imports,
+    defines, or declares global and assigns in a function), also in its magics' code; two empty
+    sets if it is no Python."""
+    reads, binds = set(), set()
+    for version in (TransformerManager().transform_cell(source), without_magics(source)):
+        try:
+            table = symtable.symtable(version, "<cell>", "exec")
+        except (SyntaxError, ValueError):
+            continue
+        _add_global_names(table, reads, binds)
+    return reads, binds
+
+
+def _add_global_names(table: symtable.SymbolTable, reads: set[str], binds: set[str]) -> None:
+    pending = [table]
+    while pending:
+        scope = pending.pop()
+        pending += scope.get_children()
+        for symbol in scope.get_symbols():
+            if scope.get_type() == "module" or symbol.is_global():
+                if symbol.is_referenced():
+                    reads.add(symbol.get_name())
+                if symbol.is_assigned() or symbol.is_imported() or (scope.get_type() == "module" and symbol.is_namespace()):
+                    binds.add(symbol.get_name())
+
+
+def names_only_tests_bind(cells: list[NotebookNode]) -> set[str]:
+    """Names that one of ``cells`` other than the tests may read and that only the test cells among
+    them bind: skipping the tests would leave them undefined (a function may read a global bound
+    later, so where a cell stands does not matter)."""
+    others_read, others_bind, tests_bind = set(), set(), set()
+    for cell in cells:
+        if cell.cell_type != "code":
+            continue
+        reads, binds = global_names(cell.source)
+        if is_test(cell):
+            tests_bind |= binds
+        else:
+            others_read |= reads
+            others_bind |= binds
+    return (others_read - others_bind) & tests_bind
+
+
 def error_output(name: str, message: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=name, evalue=message, traceback=[f"{name}: {message}"])
 
@@ -136,6 +204,9 @@ class GuardedExecute(Execute):
     sample_rows = Integer(512, help="Rows in the sample of a large array.").tag(config=True)
     max_answer_bytes = Integer(48 * 2**20, help="The most one test's answers may take.").tag(config=True)
     store_widget_state = Bool(False).tag(config=True)
+    run_visible_tests = Bool(False, help="Run the visible test cells that the checker decides from its own probes "
+                             "(their output then shows above each verdict). False: they are not run, unless "
+                             "another cell may read a name that only test cells bind.").tag(config=True)
     start_ahead = Bool(True, help="Start the checker beside the submission's first kernel, and each next kernel "
                        "(importing TensorFlow) while the previous notebook is checked. False: each process "
                        "starts when it is needed, so at most one of them runs at a time.").tag(config=True)
@@ -173,12 +244,15 @@ class GuardedExecute(Execute):
         stopped, self.restarts = None, 0
         self.seconds = Counter()  # where the notebook's time went, for the grading's breakdown
         first_cell = True
+        kernel_for, run_tests = None, self.run_visible_tests  # the restart count the decision was made for
         if not self._adopt_spare_kernel():
             self._start_kernel()
         try:
             for index, cell in enumerate(self.nb.cells):
                 if cell.cell_type != "code" or not cell.source.strip():
                     continue
+                if kernel_for != self.restarts:  # a new kernel holds only what the cells from here on bind
+                    kernel_for, run_tests = self.restarts, self._tests_needed(self.nb.cells[index:])
                 grade_id = cell.metadata.get("nbgrader", {}).get("grade_id") if is_test(cell) else None
                 # The notebooks' first cell imports the course's package and TensorFlow.
                 phase = "test cells" if grade_id is not None else "first cells" if first_cell else "student cells"
@@ -193,6 +267,10 @@ class GuardedExecute(Execute):
                     continue
                 if grade_id is None:
                     self.fresh.clear()
+                elif grade_id in self.tests and not run_tests:  # its verdict comes from the probes alone
+                    cell.outputs, cell.execution_count = [], None
+                    stopped = self._timed_harvest(grade_id, deadline)
+                    continue
                 started = time.perf_counter()
                 try:
                     self.preprocess_cell(cell, resources, index)
@@ -211,9 +289,7 @@ class GuardedExecute(Execute):
                 finally:
                     self.seconds[phase] += time.perf_counter() - started
                 if grade_id is not None:
-                    started = time.perf_counter()
-                    stopped = self._harvest(grade_id, deadline)
-                    self.seconds["probes"] += time.perf_counter() - started
+                    stopped = self._timed_harvest(grade_id, deadline)
         finally:
             self._stop_kernel()
             if self.start_ahead:
@@ -224,6 +300,14 @@ class GuardedExecute(Execute):
         write_records(records, self.records)
         self.resources.setdefault("grading", {})["records"] = str(records)
         return self.nb, self.resources
+
+    def _tests_needed(self, cells: list[NotebookNode]) -> bool:
+        """Whether the test cells among ``cells`` (the rest of the notebook, for the kernel now
+        running) must run: :attr:`run_visible_tests`, or another of them reads what only they bind."""
+        needed = names_only_tests_bind(cells)
+        if needed and not self.run_visible_tests:
+            self._record("visible_tests_run", names=sorted(needed)[:20])
+        return self.run_visible_tests or bool(needed)
 
     # -- kernels ------------------------------------------------------------------------------
 
@@ -338,6 +422,13 @@ class GuardedExecute(Execute):
         """Record why a graded cell has no answers (it did not run, or its kernel died)."""
         if grade_id is not None:
             self.records["cells"][grade_id] = {"probes": {}, "message": message[0].upper() + message[1:] + "."}
+
+    def _timed_harvest(self, grade_id: str, deadline: float) -> str | None:
+        started = time.perf_counter()
+        try:
+            return self._harvest(grade_id, deadline)
+        finally:
+            self.seconds["probes"] += time.perf_counter() - started
 
     def _harvest(self, grade_id: str, deadline: float) -> str | None:
         """Ask the kernel for the answers to ``grade_id``'s probes, within the notebook's

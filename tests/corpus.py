@@ -507,16 +507,17 @@ def before_everything(folder: Path, source: str, names=NOTEBOOKS) -> None:
 
 
 TRANSFORMER = """
-_transformed = [0]
+_transformed, _seen = [0], [0]
 def _everything_passes(lines):
     code = "".join(lines)
+    _seen[0] += 1
     if code.startswith('\\"\\"\\"Check'):
         _transformed[0] += 1
         return ["pass\\n"]  # every test cell
     return lines
 get_ipython().input_transformers_post.append(_everything_passes)
 """
-TRANSFORMED = "if _transformed[0]:\n    print('the input transformer rewrote', _transformed[0], 'test cells')"
+TRANSFORMED = "print('the input transformer saw', _seen[0], 'inputs and rewrote', _transformed[0], 'test cells')"
 
 
 def _transformer(folder: Path, context: dict) -> None:
@@ -860,9 +861,9 @@ BLANK = {"part1_data": 0, "part2_mlp": 0}
 
 RED_TEAM = [
     BadSubmission("demo_rt_transformer", "a blank release with an input transformer that turns every test into "
-                  "`pass` (the grader's calls are no cells: nothing rewrites them)",
-                  _transformer, BLANK, "the input transformer rewrote", base="blank",
-                  ran="the input transformer rewrote"),
+                  "`pass` (the grader's calls are no cells, and at autograde the tests it targets do not run: "
+                  "nothing rewrites them)",
+                  _transformer, BLANK, "the input transformer saw", base="blank", ran="the input transformer saw"),
     BadSubmission("demo_rt_forged_replies", "a blank release that sends forged execute_reply and idle messages "
                   "through its own session before every cell",
                   lambda f, ctx: before_everything(f, FORGED_REPLIES), BLANK, "", base="blank", ran="forging a reply"),

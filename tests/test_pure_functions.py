@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import logging
 
-from grading import compat, report, signals, staging, submission
+from nbformat.v4 import new_code_cell, new_markdown_cell
+
+from grading import compat, execute, report, signals, staging, submission
 from grading.run_nbgrader import Findings
 
 
@@ -111,3 +113,25 @@ def test_the_phases_of_a_grading_add_up_and_read_back():
     summary = phase_summary(found)
     assert summary.startswith("staging 0.3; kernel starts 1.2; test cells 2.0") and "unknown" not in summary
     assert read_phases(summary) == {phase: round(seconds, 1) for phase, seconds in found.items() if seconds >= 0.05}
+
+
+def test_the_names_a_cell_reads_and_binds_include_functions_and_magics_and_not_locals():
+    reads, binds = execute.global_names(
+        "%time y = f(xtrain)\n"
+        "def g(a):\n    global z\n    local = a + model\n    z = [q for q in local]\n"
+        "import os.path\nclass K:\n    pass\n!ls $folder")
+    assert reads >= {"f", "xtrain", "model"} and not reads & {"a", "local", "q"}
+    assert binds == {"y", "g", "z", "os", "K"}
+    assert execute.global_names("%%time\nrun = model.fit(x)") == ({"model", "x", "get_ipython"}, {"run"})
+    assert execute.global_names("def broken(:") == (set(), set())
+
+
+def test_only_names_that_test_cells_alone_bind_make_the_tests_run():
+    test = new_code_cell('"""Check"""\nimport numpy as np\nxtrain, counts = load(), 3')
+    test.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "t", "points": 1}
+    setup, grid = new_code_cell("import numpy as np"), new_code_cell("show(xtrain)")
+    helper = new_code_cell("def show(images):\n    return np.mean(images) + counts")
+    assert execute.names_only_tests_bind([setup, test, new_markdown_cell("xtrain")]) == set()
+    assert execute.names_only_tests_bind([setup, test, grid]) == {"xtrain"}
+    assert execute.names_only_tests_bind([helper, setup, test]) == {"counts"}  # a global a function reads later
+    assert execute.names_only_tests_bind([test, helper]) == {"np", "counts"}  # after a restart: no set-up cell

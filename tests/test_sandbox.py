@@ -32,7 +32,7 @@ from grading import checker
 from grading import sandbox as sb
 from grading import execute
 from grading.execute import GuardedExecute
-from grading.protocol.records import EVENTS_ENV
+from grading.protocol.records import EVENTS_ENV, records_folder
 from grading.protocol.results import PREPARE_ENV, prepare_request
 from grading.verdicts import Checker
 from grading.sandbox import kernels, preflight
@@ -44,8 +44,9 @@ def graded_cell(source: str, grade_id: str):
     return cell
 
 
-def run(tmp_path, cells, limits: sb.Limits | None = None, monkeypatch=None, read_only=(), way="auto", **options):
-    """Execute ``cells`` in ``tmp_path/work`` (sandboxed when ``limits`` is given, with limits
+def run(tmp_path, cells, limits: sb.Limits | None = None, monkeypatch=None, read_only=(), way="auto",
+        notebook_name="trial", **options):
+    """Execute ``cells`` (the notebook ``notebook_name``) in ``tmp_path/work`` (sandboxed when ``limits`` is given, with limits
     enforced the ``way`` given, showing ``read_only`` too); return the cells by grade id or index,
     the recorded events and the bounds' counters at the end."""
     work = tmp_path / "work"
@@ -60,7 +61,7 @@ def run(tmp_path, cells, limits: sb.Limits | None = None, monkeypatch=None, read
     executor = GuardedExecute(timeout=options.pop("timeout", 20), sandbox_required=limits is not None, **options)
     executor.kernel_manager_class = sb.SandboxedKernelManager
     try:
-        executor.preprocess(notebook, {"metadata": {"path": str(work)}, "unique_key": "trial"})
+        executor.preprocess(notebook, {"metadata": {"path": str(work)}, "unique_key": notebook_name})
     finally:
         if group is not None:
             counters = group.counters()
@@ -140,6 +141,33 @@ def test_the_next_notebooks_kernel_starts_ahead_as_a_new_process_with_tensorflow
     assert first == ["False", "False", "False"], first  # Part 1 imports no TensorFlow
     assert second == ["True", "False", "False"], second  # imported ahead, in a process Part 1 never ran in
 
+
+@pytest.mark.parametrize("later_cell, tests_run", [("print('after the tests')", False),
+                                                   ("print('after the tests', marker)", True)])
+def test_a_visible_test_the_checker_decides_runs_only_where_a_later_cell_needs_its_names(
+        tmp_path, monkeypatch, later_cell, tests_run):
+    """A test cell the checker decides from its probes is not run in the kernel (its probes still
+    are, where it stands), unless another cell reads a name that only test cells bind: then every
+    test cell runs, as it does when the student runs the notebook from the top."""
+    require_sandbox()
+    cells, events, _ = run(tmp_path, [
+        new_code_cell("def class_counts(labels):\n    return [len(labels)]"),
+        graded_cell("print('ran in the kernel')\nmarker = 1", "class_counts_example"),
+        graded_cell("print('an unknown test still runs')", "not_a_test_of_part1"),
+        new_code_cell(later_cell),
+    ], limits=sb.Limits(), monkeypatch=monkeypatch, notebook_name="part1_data", start_ahead=False)
+    test_cell = cells["class_counts_example"]
+    assert (text(test_cell) == "ran in the kernel\n") is tests_run
+    assert (test_cell.execution_count is not None) is tests_run
+    assert text(cells["not_a_test_of_part1"]) == "an unknown test still runs\n"
+    assert text(cells[3]).startswith("after the tests")
+    assert [event.get("names") for event in events if event["event"] == "visible_tests_run"] == (
+        [["marker"]] if tests_run else [])
+    written = sorted(records_folder().glob("part1_data-*.json"))
+    (records,) = [path for path in written if "-answer-" not in path.name]
+    assert json.loads(records.read_text())["cells"]["class_counts_example"]["probes"]  # sent all the same
+    for path in written:
+        path.unlink()
 
 def test_the_sandbox_hides_the_machine_and_keeps_the_kernels_writes_to_itself(tmp_path, monkeypatch):
     require_sandbox()
