@@ -126,12 +126,12 @@ def without_magics(source: str) -> str:
 def global_names(source: str) -> tuple[set[str], set[str]]:
     """The global names an IPython cell's code may read, and those it binds (assigns, imports,
     defines, or declares global and assigns in a function), also in its magics' code; two empty
-    sets if it is no Python."""
+    sets if it is no Python (or nested too deep for Python's compiler: a student's cell may be hostile)."""
     reads, binds = set(), set()
-    for version in (TransformerManager().transform_cell(source), without_magics(source)):
+    for version in (TransformerManager().transform_cell, without_magics):
         try:
-            table = symtable.symtable(version, "<cell>", "exec")
-        except (SyntaxError, ValueError):
+            table = symtable.symtable(version(source), "<cell>", "exec")
+        except (SyntaxError, ValueError, MemoryError, RecursionError):  # the kernel cannot compile it either
             continue
         _add_global_names(table, reads, binds)
     return reads, binds
@@ -150,10 +150,19 @@ def _add_global_names(table: symtable.SymbolTable, reads: set[str], binds: set[s
                     binds.add(symbol.get_name())
 
 
+# Code read for names, at most, per notebook: IPython's transformation takes about 3 s per MB, and a
+# student's code is a few tens of kB. Past it, the tests run, as they did before.
+READ_SOURCE_CHARACTERS = 200_000
+TOO_LARGE_TO_READ = "(cells too large to read for names)"
+
+
 def names_only_tests_bind(cells: list[NotebookNode]) -> set[str]:
     """Names that one of ``cells`` other than the tests may read and that only the test cells among
     them bind: skipping the tests would leave them undefined (a function may read a global bound
-    later, so where a cell stands does not matter)."""
+    later, so where a cell stands does not matter). :data:`TOO_LARGE_TO_READ` alone where the
+    cells hold more code than :data:`READ_SOURCE_CHARACTERS`."""
+    if sum(len(cell.source) for cell in cells if cell.cell_type == "code") > READ_SOURCE_CHARACTERS:
+        return {TOO_LARGE_TO_READ}
     others_read, others_bind, tests_bind = set(), set(), set()
     for cell in cells:
         if cell.cell_type != "code":

@@ -123,7 +123,8 @@ def test_the_names_a_cell_reads_and_binds_include_functions_and_magics_and_not_l
     assert reads >= {"f", "xtrain", "model"} and not reads & {"a", "local", "q"}
     assert binds == {"y", "g", "z", "os", "K"}
     assert execute.global_names("%%time\nrun = model.fit(x)") == ({"model", "x", "get_ipython"}, {"run"})
-    assert execute.global_names("def broken(:") == (set(), set())
+    for unreadable in ("def broken(:", "-" * 100_000 + "1", "x = " + "+".join(["y"] * 20_000)):  # a hostile cell
+        assert execute.global_names(unreadable) == (set(), set())
 
 
 def test_only_names_that_test_cells_alone_bind_make_the_tests_run():
@@ -135,3 +136,5 @@ def test_only_names_that_test_cells_alone_bind_make_the_tests_run():
     assert execute.names_only_tests_bind([setup, test, grid]) == {"xtrain"}
     assert execute.names_only_tests_bind([helper, setup, test]) == {"counts"}  # a global a function reads later
     assert execute.names_only_tests_bind([test, helper]) == {"np", "counts"}  # after a restart: no set-up cell
+    pasted = new_code_cell("x = 1\n" * (execute.READ_SOURCE_CHARACTERS // 6 + 1))  # too much to read in time
+    assert execute.names_only_tests_bind([setup, test, pasted]) == {execute.TOO_LARGE_TO_READ}
